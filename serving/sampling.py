@@ -1,0 +1,30 @@
+"""Drawing the next sample's class from logits (NumPy; shared by every generator).
+
+Inverse-CDF sampling consumes exactly one uniform random number per sample and stream,
+so two generators fed the same uniforms (naive re-computation and the streaming
+sampler, Keras and onnxruntime) must produce the very same classes if their logits
+agree — which is what the exactness tests check.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def sample_classes(logits: np.ndarray, temperature: float, uniforms: np.ndarray) -> np.ndarray:
+    """One class per row of ``logits`` ``(batch, classes)``, given ``uniforms`` ``(batch,)`` in [0, 1).
+
+    Logits are divided by the temperature before the softmax: T < 1 sharpens the
+    distribution towards its mode (cleaner, more repetitive audio), T > 1 flattens it
+    (noisier). T <= 0 means the limit T -> 0: the most likely class (argmax).
+    """
+    logits = np.asarray(logits)
+    if temperature <= 0:
+        return np.argmax(logits, axis=-1).astype(np.int32)
+    # float64 so that the cumulative sum cannot lose small probabilities at the top end.
+    z = logits.astype(np.float64) / temperature
+    z -= z.max(axis=-1, keepdims=True)
+    cdf = np.cumsum(np.exp(z), axis=-1)
+    threshold = np.asarray(uniforms, np.float64) * cdf[:, -1]
+    classes = (cdf <= threshold[:, None]).sum(axis=-1)
+    return np.minimum(classes, logits.shape[-1] - 1).astype(np.int32)

@@ -1,0 +1,99 @@
+"""Windows, the training view, bits/sample, sampling and naive generation."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from serving.mu_law import mu_law_encode
+from serving.sampling import sample_classes
+from wavenet_tf.data import window_dataset
+from wavenet_tf.metrics import bits_per_sample, unigram_bits
+from wavenet_tf.model import WaveNet
+from wavenet_tf.sampling import naive_generate
+from wavenet_tf.train import compile_for_training, training_model
+
+
+def test_windows_align_inputs_and_targets(rng):
+    tracks = [rng.uniform(-1, 1, n).astype("float32") for n in (300, 50, 1000)]
+    ds = window_dataset(tracks, receptive_field=20, target_length=10, batch_size=4, seed=7)
+    inputs, targets = next(iter(ds))
+    audio = inputs["audio"].numpy()
+    assert audio.shape == (4, 29) and targets.shape == (4, 10)
+    # Target i is the sample after input position receptive_field - 1 + i.
+    np.testing.assert_array_equal(audio[:, 20:], targets.numpy()[:, :-1])
+    # Every window is a contiguous piece of one track (the 50-sample track never fits).
+    encoded = [mu_law_encode(t) for t in tracks]
+    for row, target in zip(audio, targets.numpy()):
+        window = np.concatenate([row, target[-1:]])
+        assert any(
+            any(np.array_equal(window, e[s : s + 30]) for s in range(len(e) - 29)) for e in encoded if len(e) >= 30
+        )
+
+
+def test_windows_are_deterministic_under_a_seed(rng):
+    tracks = [rng.uniform(-1, 1, 500).astype("float32")]
+    take = lambda seed: [b[1].numpy() for b in window_dataset(tracks, 10, 5, 2, seed=seed).take(3)]
+    assert all(np.array_equal(a, b) for a, b in zip(take(1), take(1)))
+    assert not all(np.array_equal(a, b) for a, b in zip(take(1), take(2)))
+
+
+def test_windows_longer_than_every_track_is_a_clear_error():
+    with pytest.raises(ValueError, match="target-length"):
+        window_dataset([np.zeros(100, "float32")], receptive_field=129, target_length=10, batch_size=1)
+
+
+def test_training_view_keeps_only_full_context_logits_and_shares_weights():
+    model = WaveNet.from_preset("tiny")
+    view = training_model(model)
+    out = view({"audio": np.zeros((2, model.receptive_field + 9), "int32")})
+    assert out.shape == (2, 10, 256)
+    assert {id(w) for w in view.weights} == {id(w) for w in model.weights}
+
+
+def test_bits_per_sample_is_nats_over_ln2():
+    logits = np.zeros((1, 3, 256), "float32")  # uniform over 256 classes
+    bits = keras.ops.convert_to_numpy(bits_per_sample(np.zeros((1, 3), "int32"), logits))
+    np.testing.assert_allclose(bits, 8.0, rtol=1e-5)
+    assert unigram_bits(np.arange(256)) == pytest.approx(8.0)
+    assert unigram_bits(np.zeros(10, int)) == 0.0
+
+
+def test_sample_classes_follows_the_softmax():
+    logits = np.log(np.array([[0.1, 0.2, 0.7]]))
+    u = np.random.default_rng(0).random(20000)
+    drawn = np.array([sample_classes(logits, 1.0, u[i : i + 1])[0] for i in range(0, 20000)])
+    np.testing.assert_allclose(np.bincount(drawn, minlength=3) / 20000, [0.1, 0.2, 0.7], atol=0.015)
+    assert sample_classes(logits, 0.0, u[:1])[0] == 2  # T -> 0 is argmax
+    # Low temperature concentrates the mass on the mode.
+    cold = np.array([sample_classes(logits, 0.2, u[i : i + 1])[0] for i in range(2000)])
+    assert (cold == 2).mean() > 0.95
+
+
+def test_a_few_steps_reduce_the_loss_and_naive_generation_is_reproducible(rng):
+    keras.utils.set_random_seed(0)
+    model = WaveNet.from_preset("tiny", residual_channels=8, gate_channels=8, skip_channels=16)
+    t = np.arange(8000) / 8000
+    tracks = [(0.5 * np.sin(2 * math.pi * 200 * t)).astype("float32")]
+    ds = window_dataset(tracks, model.receptive_field, 64, 8, seed=0)
+    trainer = compile_for_training(training_model(model), learning_rate=1e-2)
+    history = trainer.fit(ds, epochs=2, steps_per_epoch=15, shuffle=False, verbose=0)
+    assert history.history["bits_per_sample"][-1] < history.history["bits_per_sample"][0]
+    a = naive_generate(model, 40, temperature=1.0, seed=5)
+    b = naive_generate(model, 40, temperature=1.0, seed=5)
+    assert a.dtype == np.float32 and a.shape == (40,)
+    np.testing.assert_array_equal(a, b)
+    primed = naive_generate(model, 10, seed=5, prime=tracks[0][:300])
+    assert primed.shape == (10,)
+
+
+def test_demo_runs_end_to_end_and_writes_a_wav(tmp_path):
+    import soundfile as sf
+
+    from wavenet_tf.demo import run_demo
+
+    wav = run_demo(tmp_path, steps=4, seconds=0.02, seed=0)
+    audio, rate = sf.read(wav)
+    assert rate == 8000 and len(audio) == 160
+    assert (tmp_path / "model.keras").exists()

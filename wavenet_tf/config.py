@@ -1,0 +1,166 @@
+"""Model configuration: one frozen dataclass, validated on construction.
+
+A configuration is plain data. It is written into every run directory and bundle
+(``config.json`` / ``model.json``) and read back with :meth:`ModelConfig.from_dict`,
+which refuses unknown fields so that a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+INPUT_ENCODINGS = ("one_hot", "embedding")
+
+
+def _doubling(top: int) -> tuple[int, ...]:
+    """Dilations 1, 2, 4, ..., top — one WaveNet "stack"."""
+    return tuple(2**i for i in range(int(math.log2(top)) + 1))
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to build a `WaveNet` and to read its outputs.
+
+    The dilated stack is ``dilations`` repeated ``num_stacks`` times, as in the
+    paper ("1, 2, ..., 512, 1, 2, ..., 512, ...").
+
+    Example:
+    >>> ModelConfig(dilations=(1, 2, 4), num_stacks=2).receptive_field
+    16
+    """
+
+    # Hz of the audio the model reads and writes; data is resampled to this rate.
+    sample_rate: int = 16000
+    # mu-law classes of the input and of the output softmax; mu = quantization_channels - 1.
+    quantization_channels: int = 256
+    # Dilation rates of one stack, applied in order.
+    dilations: tuple[int, ...] = field(default_factory=lambda: _doubling(512))
+    # How many times the stack of `dilations` is repeated.
+    num_stacks: int = 2
+    # Taps of every dilated convolution (2 in the paper; 3 in many vocoders).
+    kernel_size: int = 2
+    # Taps of the first causal convolution that lifts the one-hot input to residual_channels.
+    initial_kernel_size: int = 2
+    # Channels of the residual stream that runs through every block.
+    residual_channels: int = 32
+    # Channels of each half (filter, gate) of the gated activation unit.
+    gate_channels: int = 32
+    # Channels of each block's skip output and of the first 1x1 of the output head.
+    skip_channels: int = 128
+    # How input classes enter the network: "one_hot" (the paper) or a learned "embedding".
+    input_encoding: str = "one_hot"
+    # Number of global conditioning classes (speakers, instruments); 0 turns it off.
+    global_conditioning_classes: int = 0
+    # Width of the learned embedding of the global class id.
+    global_conditioning_channels: int = 16
+    # Feature channels of local conditioning (e.g. mel bands); 0 turns it off.
+    local_conditioning_channels: int = 0
+    # Strides of the transposed convolutions that bring feature frames to the sample
+    # rate; their product is the hop length between frames.
+    upsample_scales: tuple[int, ...] = ()
+    # Whether convolutions carry a bias.
+    use_bias: bool = True
+
+    def __post_init__(self) -> None:
+        # Lists arrive from JSON and argparse; store tuples so the config stays hashable.
+        object.__setattr__(self, "dilations", tuple(int(d) for d in self.dilations))
+        object.__setattr__(self, "upsample_scales", tuple(int(s) for s in self.upsample_scales))
+        positive = (
+            "sample_rate", "num_stacks", "kernel_size", "initial_kernel_size",
+            "residual_channels", "gate_channels", "skip_channels", "global_conditioning_channels",
+        )
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"ModelConfig.{name} must be a positive integer, got {value!r}.")
+        if self.quantization_channels < 2:
+            raise ValueError(
+                f"ModelConfig.quantization_channels must be at least 2, got {self.quantization_channels!r} "
+                "(256 is the usual 8-bit mu-law)."
+            )
+        if not self.dilations or any(d < 1 for d in self.dilations):
+            raise ValueError(
+                f"ModelConfig.dilations must be a non-empty list of positive integers, got {self.dilations!r}."
+            )
+        if self.input_encoding not in INPUT_ENCODINGS:
+            raise ValueError(
+                f"ModelConfig.input_encoding must be one of {INPUT_ENCODINGS}, got {self.input_encoding!r}."
+            )
+        for name in ("global_conditioning_classes", "local_conditioning_channels"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"ModelConfig.{name} must be >= 0 (0 turns it off), got {getattr(self, name)!r}.")
+        if self.local_conditioning_channels and not self.upsample_scales:
+            raise ValueError(
+                "ModelConfig.upsample_scales is empty but local_conditioning_channels is "
+                f"{self.local_conditioning_channels}: give the strides whose product is the hop length, e.g. (4, 8, 8)."
+            )
+        if any(s < 1 for s in self.upsample_scales):
+            raise ValueError(f"ModelConfig.upsample_scales must be positive integers, got {self.upsample_scales!r}.")
+
+    # -- derived quantities -------------------------------------------------------------
+
+    @property
+    def mu(self) -> int:
+        return self.quantization_channels - 1
+
+    @property
+    def all_dilations(self) -> tuple[int, ...]:
+        """Dilation of every residual block, in order."""
+        return self.dilations * self.num_stacks
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.all_dilations)
+
+    @property
+    def receptive_field(self) -> int:
+        """How many input samples one output depends on (the current one included).
+
+        (kernel_size - 1) * sum(dilations) + 1 for the dilated stack, plus
+        (initial_kernel_size - 1) for the first causal convolution. This is the same
+        number as ibab/tensorflow-wavenet's ``calculate_receptive_field`` for one-hot
+        input; tests check it against the model by perturbing inputs.
+        """
+        return (self.kernel_size - 1) * sum(self.all_dilations) + 1 + (self.initial_kernel_size - 1)
+
+    @property
+    def receptive_field_ms(self) -> float:
+        return 1000.0 * self.receptive_field / self.sample_rate
+
+    @property
+    def hop_length(self) -> int:
+        """Samples per local-conditioning frame (1 when there is no local conditioning)."""
+        return math.prod(self.upsample_scales) if self.upsample_scales else 1
+
+    # -- (de)serialization --------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["dilations"] = list(self.dilations)
+        out["upsample_scales"] = list(self.upsample_scales)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "ModelConfig":
+        unknown = sorted(set(values) - set(field_names()))
+        if unknown:
+            raise ValueError(
+                f"Unknown model configuration field(s) {unknown}; valid fields are {field_names()}."
+            )
+        return cls(**values)
+
+    def replace(self, **overrides: Any) -> "ModelConfig":
+        """A copy with some fields changed; unknown field names are an error."""
+        unknown = sorted(set(overrides) - set(field_names()))
+        if unknown:
+            raise ValueError(
+                f"Unknown model configuration field(s) {unknown}; valid fields are {field_names()}."
+            )
+        return dataclasses.replace(self, **overrides)
+
+
+def field_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(ModelConfig)]

@@ -1,0 +1,36 @@
+"""Bits per sample: cross-entropy in the unit audio-model papers report."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+
+
+def bits_per_sample(y_true, y_pred):
+    """Cross-entropy of integer targets under logits, in bits (nats / ln 2), per position."""
+    nats = keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
+    return nats / math.log(2.0)
+
+
+@keras.saving.register_keras_serializable(package="wavenet_tf")
+class BitsPerSample(keras.metrics.MeanMetricWrapper):
+    """Mean cross-entropy in bits per predicted sample.
+
+    8 bits is a uniform guess over 256 classes; the entropy of the class histogram (the
+    unigram baseline) is the first number a model must beat.
+    """
+
+    def __init__(self, name: str = "bits_per_sample", dtype=None):
+        super().__init__(fn=bits_per_sample, name=name, dtype=dtype)
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}
+
+
+def unigram_bits(classes: np.ndarray, quantization_channels: int = 256) -> float:
+    """Entropy in bits of the class histogram: the cost of ignoring all context."""
+    counts = np.bincount(np.asarray(classes).ravel(), minlength=quantization_channels).astype(np.float64)
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log2(p)).sum())

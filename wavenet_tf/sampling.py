@@ -1,0 +1,66 @@
+"""Naive generation with the Keras model: recompute the receptive field for every sample.
+
+O(receptive_field × layers) work per sample — the reference that the streaming sampler
+(`serving`) must reproduce exactly, and the baseline its speed is measured against.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from serving.mu_law import mu_law_decode, mu_law_encode
+from serving.sampling import sample_classes
+from wavenet_tf.model import WaveNet
+
+
+def naive_generate(
+    model: WaveNet,
+    num_samples: int,
+    temperature: float = 1.0,
+    seed: int = 0,
+    prime: np.ndarray | None = None,
+    global_id: int | None = None,
+) -> np.ndarray:
+    """Generate ``num_samples`` float32 samples, one full forward pass per sample.
+
+    Args:
+        model: an unconditioned or globally conditioned `WaveNet` (local conditioning
+            needs mel frames; use the streaming sampler).
+        num_samples: samples to generate.
+        temperature: softmax temperature; <= 0 picks the most likely class.
+        seed: seed of the uniform random numbers (one per sample).
+        prime: optional float audio to continue from.
+        global_id: the class id when the model is globally conditioned.
+    """
+    config = model.model_config
+    if config.local_conditioning_channels:
+        raise ValueError("naive_generate does not support locally conditioned models; pass mel frames to the streaming sampler.")
+    if config.global_conditioning_classes and global_id is None:
+        raise ValueError(f"the model is globally conditioned: pass global_id in [0, {config.global_conditioning_classes}).")
+    q = config.quantization_channels
+    r = model.receptive_field
+    # History starts as digital silence (the class of amplitude 0), then the prime.
+    history = np.full(r + num_samples + (0 if prime is None else len(prime)), mu_law_encode(np.zeros(1), q)[0], np.int32)
+    position = r
+    if prime is not None:
+        history[r : r + len(prime)] = mu_law_encode(np.asarray(prime, np.float32), q)
+        position += len(prime)
+    first = position
+
+    inputs = {"audio": tf.TensorSpec((1, r), tf.int32)}
+    extra = {}
+    if config.global_conditioning_classes:
+        inputs["global_id"] = tf.TensorSpec((1,), tf.int32)
+        extra["global_id"] = np.array([global_id], np.int32)
+
+    @tf.function(input_signature=[inputs])
+    def last_logits(batch):
+        return model(batch, training=False)[:, -1, :]
+
+    uniforms = np.random.default_rng(seed).random(num_samples)
+    for i in range(num_samples):
+        logits = last_logits({"audio": history[None, position - r : position], **extra}).numpy()
+        history[position] = sample_classes(logits, temperature, uniforms[i : i + 1])[0]
+        position += 1
+    return mu_law_decode(history[first:position], q)
