@@ -162,5 +162,65 @@ class ModelConfig:
         return dataclasses.replace(self, **overrides)
 
 
-def field_names() -> list[str]:
-    return [f.name for f in dataclasses.fields(ModelConfig)]
+def field_names(cls: type = ModelConfig) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How audio files become training windows. The sample rate, the number of mel bands
+    (``local_conditioning_channels``) and the hop length (``prod(upsample_scales)``) come
+    from the `ModelConfig`, so the two can never disagree.
+    """
+
+    # Leading/trailing frames quieter than the file's loudest frame by more than this many
+    # dB are trimmed; 0 turns trimming off. (ibab/tensorflow-wavenet used an absolute
+    # threshold that silently emptied most of VCTK; a relative one keeps quiet recordings.)
+    trim_top_db: float = 50.0
+    # Samples per frame when measuring loudness for trimming (at the model's rate).
+    trim_frame_length: int = 512
+    # Subtract each file's mean (microphone DC offset would waste quantization levels).
+    remove_dc: bool = True
+    # Scale each file so its peak is at 0.99 of full scale.
+    normalize: bool = False
+    # FFT size of the log-mel analysis window (samples at the model's rate).
+    n_fft: int = 1024
+    # Lowest and highest mel filter frequency in Hz; fmax 0 means the Nyquist frequency.
+    fmin: float = 0.0
+    fmax: float = 0.0
+    # Predicted samples per training window (each window adds the receptive field as context).
+    target_length: int = 2048
+    # Windows per batch.
+    batch_size: int = 8
+    # Fraction of files (not windows) held out for validation.
+    val_split: float = 0.1
+    # Seed of the train/validation split and of the window positions.
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("trim_frame_length", "n_fft", "target_length", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"DataConfig.{name} must be a positive integer, got {value!r}.")
+        if self.trim_top_db < 0:
+            raise ValueError(f"DataConfig.trim_top_db must be >= 0 (0 disables trimming), got {self.trim_top_db!r}.")
+        if not 0.0 <= self.val_split < 1.0:
+            raise ValueError(f"DataConfig.val_split must be in [0, 1), got {self.val_split!r}.")
+        if self.fmin < 0 or self.fmax < 0 or (self.fmax and self.fmax <= self.fmin):
+            raise ValueError(f"DataConfig.fmin/fmax must satisfy 0 <= fmin < fmax (or fmax 0), got {self.fmin!r}/{self.fmax!r}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "DataConfig":
+        unknown = sorted(set(values) - set(field_names(cls)))
+        if unknown:
+            raise ValueError(f"Unknown data configuration field(s) {unknown}; valid fields are {field_names(cls)}.")
+        return cls(**values)
+
+    def replace(self, **overrides: Any) -> "DataConfig":
+        unknown = sorted(set(overrides) - set(field_names(DataConfig)))
+        if unknown:
+            raise ValueError(f"Unknown data configuration field(s) {unknown}; valid fields are {field_names(DataConfig)}.")
+        return dataclasses.replace(self, **overrides)

@@ -1,0 +1,31 @@
+"""The install contract: every package in pyproject exists, and serving never needs TensorFlow."""
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_declared_package_is_a_real_package():
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    for name in packages:
+        assert (ROOT / name.replace(".", "/") / "__init__.py").is_file(), f"{name} has no __init__.py"
+
+
+def test_serving_imports_without_tensorflow():
+    # A meta-path finder that refuses TensorFlow and Keras, as in a serving-only install.
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('tensorflow', 'keras', 'tf2onnx'):\n"
+        "            raise ImportError('blocked: ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import serving, serving.mu_law, serving.sampling, wavenet_tf, wavenet_tf.config, wavenet_tf.presets\n"
+        "import wavenet_tf.builtin_data\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
