@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test test-slow demo clean
+.PHONY: install test test-slow demo clean bench-data
 
 # The stamp is newer than every requirements file once the install has succeeded.
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
@@ -27,3 +27,6 @@ demo: $(STAMP)
 
 clean:
 	rm -rf demo_out .pytest_cache
+
+bench-data: $(STAMP)
+	$(VENV)/bin/wavenet bench-data --preset small

@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Any, Sequence
 
-from wavenet_tf.config import ModelConfig
+from wavenet_tf.config import DataConfig, ModelConfig
 from wavenet_tf.presets import get_preset, preset_names
 
 
@@ -21,12 +21,13 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
     """Defaults in every flag's help, and examples kept as written."""
 
 
-def _quiet_tensorflow() -> None:
+def _quiet_tensorflow(optional: bool = False) -> None:
     """Import TensorFlow without its C++ start-up chatter on stderr.
 
     On a CPU-only machine TF logs CUDA probing and oneDNN notices, some before absl is
     initialized, which no environment variable silences. We capture file descriptor 2
-    during the import and replay it only if the import fails.
+    during the import and replay it only if the import fails. With ``optional``, a
+    missing TensorFlow is not an error (callers fall back to TF-free code).
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "tensorflow" in sys.modules:
@@ -39,6 +40,12 @@ def _quiet_tensorflow() -> None:
         os.dup2(captured.fileno(), 2)
         try:
             import tensorflow  # noqa: F401
+        except ImportError:
+            os.dup2(saved, 2)
+            if not optional:
+                captured.seek(0)
+                sys.stderr.write(captured.read().decode(errors="replace"))
+                raise
         except BaseException:
             os.dup2(saved, 2)
             captured.seek(0)
@@ -66,11 +73,12 @@ def _parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
-def add_model_overrides(parser: argparse.ArgumentParser) -> None:
-    """One ``--field-name`` flag per `ModelConfig` field; unset flags keep the preset's value."""
-    group = parser.add_argument_group("model fields (override the preset)")
-    for f in dataclasses.fields(ModelConfig):
-        default = getattr(ModelConfig(), f.name)
+def add_config_overrides(parser: argparse.ArgumentParser, cls: type, title: str) -> None:
+    """One ``--field-name`` flag per field of dataclass ``cls``; unset flags keep the default/preset."""
+    group = parser.add_argument_group(title)
+    defaults = cls()
+    for f in dataclasses.fields(cls):
+        default = getattr(defaults, f.name)
         if isinstance(default, tuple):
             kind, metavar = _parse_int_tuple, "N,N,..."
         elif isinstance(default, bool):
@@ -78,17 +86,32 @@ def add_model_overrides(parser: argparse.ArgumentParser) -> None:
         else:
             kind, metavar = type(default), type(default).__name__.upper()
         group.add_argument(
-            "--" + f.name.replace("_", "-"), dest=f"override_{f.name}", type=kind, metavar=metavar,
-            default=None, help=argparse.SUPPRESS if f.name.startswith("_") else f"set {f.name}",
+            "--" + f.name.replace("_", "-"), dest=f"{cls.__name__}.{f.name}", type=kind, metavar=metavar,
+            default=None, help=f"{f.name} (default: {'the preset' if cls is ModelConfig else repr(default)})",
         )
 
 
-def model_overrides(args: argparse.Namespace) -> dict[str, Any]:
+def config_overrides(args: argparse.Namespace, cls: type) -> dict[str, Any]:
+    prefix = cls.__name__ + "."
     return {
-        key[len("override_"):]: value
+        key[len(prefix):]: value
         for key, value in vars(args).items()
-        if key.startswith("override_") and value is not None
+        if key.startswith(prefix) and value is not None
     }
+
+
+def add_model_overrides(parser: argparse.ArgumentParser) -> None:
+    add_config_overrides(parser, ModelConfig, "model fields (override the preset)")
+
+
+def model_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return config_overrides(args, ModelConfig)
+
+
+def _setup_logging(verbose: bool) -> None:
+    import logging
+
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
 
 
 def _fail(message: str) -> int:
@@ -126,6 +149,46 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_inspect(args: argparse.Namespace) -> int:
+    _setup_logging(args.verbose)
+    model = get_preset(args.preset, **model_overrides(args))
+    data = DataConfig().replace(**config_overrides(args, DataConfig))
+    # 16-bit WAV decodes through tf.audio.decode_wav when TensorFlow is installed.
+    _quiet_tensorflow(optional=not model.local_conditioning_channels)
+    from wavenet_tf.data import prepare
+
+    summary = prepare(args.data, model, data, cache_dir=args.cache_dir, strict=args.strict).summary()
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    join = lambda counts, unit="": ", ".join(f"{k}{unit} ×{v}" for k, v in counts.items()) or "-"
+    print(f"{args.data}: {summary['num_files']} audio files ({join(summary['formats'])})")
+    print(f"  usable        {summary['num_usable']} files, {summary['total_seconds']:.1f} s after cleaning "
+          f"({summary['decoded_seconds']:.1f} s decoded, {summary['trimmed_seconds']:.1f} s of silence trimmed)")
+    print(f"  encodings     {join(summary['encodings'])}")
+    print(f"  sample rates  {join(summary['sample_rates'], ' Hz')}  (resampled to {model.sample_rate} Hz)")
+    print(f"  channels      {join(summary['channels'])}  (mixed to mono)")
+    print(f"  labels        {join({k or '(none)': v for k, v in summary['labels'].items()})}")
+    print(f"  split         {summary['num_train']} train / {summary['num_val']} validation files")
+    print(f"  skipped       {summary['num_skipped']}")
+    for item in summary["skipped"]:
+        print(f"    {item['path']}: {item['reason']}")
+    return 0
+
+
+def cmd_bench_data(args: argparse.Namespace) -> int:
+    _setup_logging(False)
+    _quiet_tensorflow()
+    from wavenet_tf.bench_data import run_bench_data
+
+    data = DataConfig().replace(**config_overrides(args, DataConfig))
+    report = run_bench_data(args.data, args.preset, data, batches=args.batches, train_steps=args.train_steps,
+                            cache_dir=args.cache_dir)
+    if args.json:
+        print(json.dumps(report))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
     from wavenet_tf.demo import run_demo
@@ -157,6 +220,47 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_overrides(info)
     info.set_defaults(func=cmd_info)
 
+    data = commands.add_parser(
+        "data", help="inspect a folder of audio", formatter_class=_Formatter,
+        description="Commands about training data.",
+    )
+    data_commands = data.add_subparsers(dest="data_command", metavar="COMMAND", required=True)
+    inspect = data_commands.add_parser(
+        "inspect", help="decode every file once and report what is usable",
+        formatter_class=_Formatter,
+        description="Decode and clean every audio file under DATA (and fill the cache, so training "
+                    "does not decode again); report formats, durations, sample rates, channels, "
+                    "labels, and every skipped file with its reason.",
+        epilog="examples:\n  wavenet data inspect ~/recordings\n  wavenet data inspect 'clips/**/*.flac' --json\n"
+               "  wavenet data inspect manifest.csv --preset small --trim-top-db 0 --strict",
+    )
+    inspect.add_argument("data", metavar="DATA", help="folder, glob or CSV manifest (path,label)")
+    inspect.add_argument("--preset", default="small", choices=preset_names(), help="model whose sample rate to decode at")
+    inspect.add_argument("--json", action="store_true", help="print one JSON object")
+    inspect.add_argument("--strict", action="store_true", help="any unusable file is an error")
+    inspect.add_argument("--cache-dir", default=None, help="decoded-audio cache (default: $WAVENET_CACHE or ~/.cache/wavenet-tf)")
+    inspect.add_argument("-v", "--verbose", action="store_true", help="also log what trimming did to each file")
+    add_model_overrides(inspect)
+    add_config_overrides(inspect, DataConfig, "data fields")
+    inspect.set_defaults(func=cmd_data_inspect)
+
+    bench_data = commands.add_parser(
+        "bench-data", help="windows/s the data pipeline delivers vs. what training consumes",
+        formatter_class=_Formatter,
+        description="Measure the tf.data pipeline's windows per second and, beside it, the windows per "
+                    "second that training the preset consumes on this machine. Without DATA it uses "
+                    "built-in melodies at the preset's sample rate.",
+        epilog="examples:\n  wavenet bench-data\n  wavenet bench-data ~/recordings --preset small --json",
+    )
+    bench_data.add_argument("data", metavar="DATA", nargs="?", default=None, help="folder, glob or manifest")
+    bench_data.add_argument("--preset", default="small", choices=preset_names(), help="model to train")
+    bench_data.add_argument("--batches", type=int, default=200, help="pipeline batches to time")
+    bench_data.add_argument("--train-steps", type=int, default=5, help="training steps to time")
+    bench_data.add_argument("--cache-dir", default=None, help="decoded-audio cache")
+    bench_data.add_argument("--json", action="store_true", help="also print the figures as one JSON object")
+    add_config_overrides(bench_data, DataConfig, "data fields")
+    bench_data.set_defaults(func=cmd_bench_data)
+
     demo = commands.add_parser(
         "demo", help="end to end on built-in audio: data, a short training, a generated WAV",
         formatter_class=_Formatter,
@@ -176,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as error:
+    except (ValueError, OSError) as error:
         # Argument and configuration errors already say what to change: no traceback
         # (set WAVENET_DEBUG=1 to see one).
         if os.environ.get("WAVENET_DEBUG"):

@@ -1,74 +1,412 @@
-"""Training windows as a `tf.data` pipeline.
+"""A folder of audio -> clean, cached tracks -> training windows as a `tf.data` pipeline.
 
-Audio tracks (float32, already at the model's rate) -> random windows of
-``receptive_field + target_length`` samples -> mu-law classes -> ``(inputs, targets)``
-where the inputs are the window minus its last sample and the targets are the last
-``target_length`` samples. The model's logit at position ``receptive_field - 1 + i`` of
-the inputs is the prediction for target ``i`` and is the first with a full receptive
-field, so no loss is ever computed on padding (see `wavenet_tf.train.training_model`).
+    discover(source)     folder (recursive; sub-folder = label), glob, or CSV manifest
+    prepare(...)         decode + clean each file once (AudioCache), skip bad files with
+                         a named reason, map labels to ids, split train/val by file
+    window_dataset(...)  random windows of receptive_field + target_length samples,
+                         mu-law classes, inputs/targets shifted by one, batched, prefetched
+
+The model's logit at input position ``receptive_field − 1 + i`` is the prediction of
+target ``i`` and the first with a full receptive field, so no loss is ever computed on
+padding (`wavenet_tf.train.training_model` crops the rest).
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+import collections
+import csv
+import glob
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
-import tensorflow as tf
 
-from wavenet_tf.mu_law import mu_law_encode
+from wavenet_tf.audio import AUDIO_EXTENSIONS, AudioError, AudioInfo, load_audio
+from wavenet_tf.audio_cache import AudioCache, default_cache_dir, info_from_dict, info_to_dict
+from wavenet_tf.config import DataConfig, ModelConfig
+
+logger = logging.getLogger(__name__)
+
+
+class DataError(ValueError):
+    """The data cannot be used as given; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class AudioFile:
+    path: Path
+    label: str  # "" when the file has none
+
+
+@dataclass
+class Track:
+    """One usable file: cleaned audio at the model's rate, its label id, its mel frames."""
+
+    path: str
+    label: str
+    label_id: int
+    audio: np.ndarray  # float32 (samples,), usually memory-mapped from the cache
+    info: AudioInfo
+    mel: np.ndarray | None = None  # float32 (samples // hop, n_mels) when locally conditioned
+
+
+@dataclass
+class Skipped:
+    path: str
+    reason: str
+
+
+@dataclass
+class PreparedData:
+    """The outcome of `prepare`: usable tracks split by file, labels, and what was skipped."""
+
+    train: list[Track]
+    val: list[Track]
+    label_names: list[str]
+    skipped: list[Skipped]
+    num_files: int
+    cache_hits: int = 0
+    cache_misses: int = 0
+    extensions: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def tracks(self) -> list[Track]:
+        return self.train + self.val
+
+    def summary(self) -> dict[str, Any]:
+        tracks = self.tracks
+        count = lambda values: dict(sorted(collections.Counter(values).items()))
+        return {
+            "num_files": self.num_files,
+            "num_usable": len(tracks),
+            "num_skipped": len(self.skipped),
+            "total_seconds": round(sum(t.info.seconds for t in tracks), 3),
+            "decoded_seconds": round(sum(t.info.decoded_seconds for t in tracks), 3),
+            "trimmed_seconds": round(sum(t.info.trimmed_seconds for t in tracks), 3),
+            "formats": self.extensions,
+            "encodings": count(f"{t.info.format}/{t.info.subtype}" for t in tracks),
+            "sample_rates": {str(k): v for k, v in count(t.info.sample_rate for t in tracks).items()},
+            "channels": {str(k): v for k, v in count(t.info.channels for t in tracks).items()},
+            "labels": count(t.label for t in tracks),
+            "label_ids": {name: i for i, name in enumerate(self.label_names)},
+            "num_train": len(self.train),
+            "num_val": len(self.val),
+            "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+        }
+
+
+# --- discovery ------------------------------------------------------------------------------
+
+def discover(source: str | Path) -> list[AudioFile]:
+    """Audio files named by ``source``, sorted by path.
+
+    - a folder: every ``.wav .flac .ogg .mp3`` below it; the first sub-folder under
+      ``source`` is the label (``speakers/p225/x.wav`` -> ``p225``; files directly in
+      ``source`` have none);
+    - a glob such as ``"clips/**/*.flac"``: the label is each file's parent folder name;
+    - a ``.csv`` manifest with a header ``path,label`` (label optional; relative paths are
+      relative to the manifest). Listed files are kept even if missing, so they are
+      reported as skipped rather than silently dropped.
+    """
+    text = str(source)
+    path = Path(source)
+    if path.is_file() and path.suffix.lower() == ".csv":
+        return _read_manifest(path)
+    if path.is_dir():
+        files = []
+        for candidate in sorted(path.rglob("*")):
+            if candidate.is_file() and candidate.suffix.lower() in AUDIO_EXTENSIONS:
+                relative = candidate.relative_to(path)
+                files.append(AudioFile(candidate, relative.parts[0] if len(relative.parts) > 1 else ""))
+        return files
+    if any(ch in text for ch in "*?["):
+        return [AudioFile(Path(p), Path(p).parent.name) for p in sorted(glob.glob(text, recursive=True))
+                if Path(p).is_file()]
+    if path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS:
+        return [AudioFile(path, "")]
+    raise DataError(
+        f"{text}: not found. DATA must be a folder of audio files, a glob such as 'clips/**/*.wav', "
+        "or a CSV manifest with a header row 'path,label'."
+    )
+
+
+def _read_manifest(path: Path) -> list[AudioFile]:
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames is None or "path" not in reader.fieldnames:
+            raise DataError(f"{path}: a manifest needs a header row with a 'path' column (and optionally 'label').")
+        files = []
+        for row in reader:
+            if not (row.get("path") or "").strip():
+                continue
+            file_path = Path(row["path"].strip())
+            if not file_path.is_absolute():
+                file_path = path.parent / file_path
+            files.append(AudioFile(file_path, (row.get("label") or "").strip()))
+    return files
+
+
+# --- preparation ----------------------------------------------------------------------------
+
+def _audio_settings(model: ModelConfig, data: DataConfig) -> dict[str, Any]:
+    return {
+        "sample_rate": model.sample_rate, "trim_top_db": data.trim_top_db,
+        "trim_frame_length": data.trim_frame_length, "remove_dc": data.remove_dc, "normalize": data.normalize,
+    }
+
+
+def _mel_settings(model: ModelConfig, data: DataConfig) -> dict[str, Any]:
+    return {
+        **_audio_settings(model, data), "n_mels": model.local_conditioning_channels,
+        "hop_length": model.hop_length, "n_fft": data.n_fft, "fmin": data.fmin, "fmax": data.fmax,
+    }
+
+
+def prepare(
+    source: str | Path,
+    model: ModelConfig,
+    data: DataConfig | None = None,
+    cache_dir: str | Path | None = None,
+    strict: bool = False,
+) -> PreparedData:
+    """Discover, decode (once), clean and split the audio named by ``source``.
+
+    Every file that cannot be used is logged in one line naming it and the reason, and
+    listed in the result; with ``strict`` the first such file is an error instead. Mel
+    frames are computed (and cached) when the model is locally conditioned.
+
+    Raises:
+        DataError: no audio found, no usable audio, or a skipped file under ``strict``.
+    """
+    data = data or DataConfig()
+    files = discover(source)
+    if not files:
+        raise DataError(f"{source}: no audio files ({' '.join(AUDIO_EXTENSIONS)}) found.")
+    cache = AudioCache(cache_dir if cache_dir is not None else default_cache_dir())
+    settings = _audio_settings(model, data)
+    loaded: list[tuple[AudioFile, np.ndarray, AudioInfo]] = []
+    skipped: list[Skipped] = []
+    for file in files:
+        try:
+            audio, info = _load_cached(cache, file.path, model, data, settings)
+        except AudioError as error:
+            if strict:
+                raise DataError(f"{error} (--strict turns every skipped file into an error)") from None
+            logger.warning("skipped %s: %s", error.path, error.reason)
+            skipped.append(Skipped(error.path, error.reason))
+            continue
+        if info.trimmed_fraction > 0.5:
+            logger.warning(
+                "%s: trimming removed %.2f s of %.2f s (%.0f%%) as silence; if that was audio, "
+                "lower --trim-top-db (now %g) or set it to 0", file.path, info.trimmed_seconds,
+                info.decoded_seconds, 100 * info.trimmed_fraction, data.trim_top_db,
+            )
+        elif info.trimmed_seconds > 0:
+            logger.debug("%s: trimmed %.2f s (%.0f%%) of silence", file.path, info.trimmed_seconds,
+                        100 * info.trimmed_fraction)
+        loaded.append((file, audio, info))
+    extensions = dict(sorted(collections.Counter(f.path.suffix.lower().lstrip(".") for f in files).items()))
+    if not loaded:
+        reasons = collections.Counter(s.reason.split(" (")[0] for s in skipped).most_common(3)
+        raise DataError(
+            f"{source}: none of the {len(files)} audio files is usable ({'; '.join(f'{n}× {r}' for r, n in reasons)}). "
+            "Check the files, or use --trim-top-db 0 if they are very quiet."
+        )
+    label_names = sorted({file.label for file, _, _ in loaded})
+    label_ids = {name: i for i, name in enumerate(label_names)}
+    tracks = []
+    for file, audio, info in loaded:
+        mel = _mel_cached(cache, file.path, audio, model, data) if model.local_conditioning_channels else None
+        tracks.append(Track(str(file.path), file.label, label_ids[file.label], audio, info, mel))
+    train, val = split_by_file(tracks, data.val_split, data.seed)
+    result = PreparedData(train, val, label_names, skipped, len(files), cache.hits, cache.misses, extensions)
+    summary = result.summary()
+    logger.info(
+        "%d files: %d usable (%.1f s), %d skipped; %d train / %d validation files; %d labels",
+        summary["num_files"], summary["num_usable"], summary["total_seconds"], summary["num_skipped"],
+        len(train), len(val), len(label_names),
+    )
+    return result
+
+
+def _load_cached(cache, path, model, data, settings) -> tuple[np.ndarray, AudioInfo]:
+    if not Path(path).is_file():
+        raise AudioError(path, "no such file")
+    key = cache.key(path, settings)
+    entry = cache.load(key)
+    if entry is not None:
+        return entry[0], info_from_dict(entry[1])
+    audio, info = load_audio(
+        path, model.sample_rate, trim_top_db=data.trim_top_db, trim_frame_length=data.trim_frame_length,
+        remove_dc=data.remove_dc, normalize=data.normalize,
+    )
+    return cache.store(key, audio, info_to_dict(info)), info
+
+
+def _mel_cached(cache, path, audio, model, data) -> np.ndarray:
+    from wavenet_tf.features import log_mel
+
+    key = cache.key(path, _mel_settings(model, data)) + "-mel"
+    entry = cache.load(key)
+    if entry is not None:
+        return entry[0]
+    mel = log_mel(audio, model.sample_rate, model.local_conditioning_channels, model.hop_length,
+                  n_fft=data.n_fft, fmin=data.fmin, fmax=data.fmax)
+    return cache.store(key, mel, {"shape": list(mel.shape)})
+
+
+def split_by_file(tracks: list[Track], val_split: float, seed: int) -> tuple[list[Track], list[Track]]:
+    """Hold out about ``val_split`` of the files, label by label, the same for the same seed.
+
+    Splitting by file (not by window) keeps validation honest: no validation window ever
+    overlaps a training one. Each label contributes its share, so a globally conditioned
+    model is validated on every speaker that has enough files. With one file there is
+    nothing to hold out: validation then reads the training file (and says so).
+    """
+    if val_split <= 0 or len(tracks) < 2:
+        if val_split > 0:
+            logger.warning("only one usable file: validation windows come from the training file")
+            return list(tracks), list(tracks)
+        return list(tracks), []
+    rng = np.random.default_rng(seed)
+    by_label: dict[str, list[Track]] = collections.defaultdict(list)
+    for track in sorted(tracks, key=lambda t: t.path):
+        by_label[track.label].append(track)
+    val_paths: set[str] = set()
+    for label in sorted(by_label):
+        group = by_label[label]
+        count = int(round(val_split * len(group)))
+        if count >= len(group):
+            count = len(group) - 1
+        for i in rng.permutation(len(group))[:count]:
+            val_paths.add(group[i].path)
+    if not val_paths:
+        largest = max(sorted(by_label), key=lambda name: len(by_label[name]))
+        val_paths.add(by_label[largest][int(rng.integers(len(by_label[largest])))].path)
+    ordered = sorted(tracks, key=lambda t: t.path)
+    return [t for t in ordered if t.path not in val_paths], [t for t in ordered if t.path in val_paths]
+
+
+def write_dataset_manifest(prepared: PreparedData, path: str | Path) -> None:
+    """Save the label ids, the split and the skipped files as JSON (for runs and debugging)."""
+    record = {
+        "labels": prepared.label_names,
+        "train": [{"path": t.path, "label": t.label, "seconds": t.info.seconds} for t in prepared.train],
+        "val": [{"path": t.path, "label": t.label, "seconds": t.info.seconds} for t in prepared.val],
+        "skipped": [{"path": s.path, "reason": s.reason} for s in prepared.skipped],
+    }
+    Path(path).write_text(json.dumps(record, indent=2))
+
+
+# --- windows --------------------------------------------------------------------------------
+
+def aligned_target_length(receptive_field: int, target_length: int, hop_length: int) -> int:
+    """The smallest target length >= ``target_length`` whose input length is a multiple of the hop.
+
+    A locally conditioned model reads ``receptive_field + target_length − 1`` input
+    samples and one mel frame per ``hop_length`` of them, so that length must divide.
+    """
+    inputs = receptive_field + target_length - 1
+    return math.ceil(inputs / hop_length) * hop_length - receptive_field + 1
 
 
 def window_dataset(
-    tracks: Sequence[np.ndarray],
+    tracks: Sequence[Track | np.ndarray],
     receptive_field: int,
     target_length: int,
     batch_size: int,
     quantization_channels: int = 256,
     seed: int = 0,
-) -> tf.data.Dataset:
-    """An endless, shuffled, batched stream of training windows drawn from ``tracks``.
+    start_step: int = 0,
+    global_conditioning: bool = False,
+    local_conditioning: bool = False,
+    hop_length: int = 1,
+):
+    """An endless stream of training batches drawn at random from ``tracks``.
 
-    Every window start in every track is equally likely, so long files weigh more than
-    short ones. The stream is the same for the same ``seed``.
+    Every window start in every track is equally likely (long files weigh more), and
+    windows are drawn independently for every batch — the shuffle is the sampling itself.
+    Batch ``k`` is a pure function of ``(seed, k)``: the stream is the same for the same
+    seed, and ``start_step`` resumes it exactly where a run stopped without replaying it.
+    Batches are assembled in NumPy from the (memory-mapped) tracks and quantized to mu-law
+    classes by TensorFlow ops in parallel map calls, then prefetched.
 
     Args:
-        tracks: float32 mono audio in [-1, 1], one array per file.
+        tracks: `Track`s, or plain float32 arrays for unconditioned training.
         receptive_field: the model's receptive field in samples.
         target_length: predicted samples per window.
         batch_size: windows per batch.
         quantization_channels: mu-law classes.
         seed: seed of the window positions.
+        start_step: index of the first batch.
+        global_conditioning: add each window's label id as ``"global_id"``.
+        local_conditioning: add each window's mel frames as ``"mel"`` (windows then start
+            on frame boundaries, and the input length must be a multiple of ``hop_length``).
+        hop_length: samples per mel frame.
 
     Returns:
-        A dataset of ``({"audio": int32 (batch, receptive_field + target_length - 1)},
-        int32 (batch, target_length))``.
+        A `tf.data.Dataset` of ``(inputs, targets)``: ``inputs["audio"]`` int32
+        ``(batch, receptive_field + target_length − 1)``, targets int32
+        ``(batch, target_length)``, plus ``"global_id"`` ``(batch,)`` and ``"mel"``
+        ``(batch, input_length // hop_length, n_mels)`` when asked for.
     """
+    import tensorflow as tf
+
+    from wavenet_tf.mu_law import mu_law_encode
+
     window = receptive_field + target_length
-    lengths = np.array([len(t) for t in tracks], dtype=np.int64)
-    starts_per_track = np.maximum(lengths - window + 1, 0)
-    if starts_per_track.sum() == 0:
-        raise ValueError(
-            f"Every track is shorter than one window of {window} samples (receptive_field "
-            f"{receptive_field} + target_length {target_length}); the longest has {lengths.max(initial=0)}. "
+    input_length = window - 1
+    stride = hop_length if local_conditioning else 1
+    if local_conditioning and input_length % hop_length:
+        raise DataError(
+            f"receptive_field + target_length − 1 = {input_length} is not a multiple of the hop length {hop_length}; "
+            f"use target_length {aligned_target_length(receptive_field, target_length, hop_length)}."
+        )
+    arrays = [t.audio if isinstance(t, Track) else np.asarray(t, np.float32) for t in tracks]
+    if (global_conditioning or local_conditioning) and not all(isinstance(t, Track) for t in tracks):
+        raise ValueError("conditioning needs Track objects (from `prepare`), not plain arrays.")
+    lengths = np.array([len(a) for a in arrays], dtype=np.int64)
+    starts = np.maximum((lengths - window) // stride + 1, 0)
+    if starts.sum() == 0:
+        raise DataError(
+            f"every track is shorter than one window of {window} samples (receptive field {receptive_field} "
+            f"+ target length {target_length}); the longest has {lengths.max(initial=0)}. "
             "Use a smaller --target-length, a preset with a smaller receptive field, or longer audio."
         )
-    flat = tf.constant(np.concatenate([np.asarray(t, np.float32) for t in tracks]))
-    offsets = tf.constant(np.concatenate(([0], np.cumsum(lengths)[:-1])))
-    cumulative = tf.constant(np.cumsum(starts_per_track))
-    total = int(starts_per_track.sum())
+    cumulative = np.cumsum(starts)
+    label_ids = np.array([t.label_id if isinstance(t, Track) else 0 for t in tracks], np.int32)
+    num_frames = input_length // hop_length
+    n_mels = tracks[0].mel.shape[1] if local_conditioning else 0
 
-    def to_window(random_value):
-        # A uniform index over all valid starts, then which track it falls in.
-        index = random_value % total
-        track = tf.searchsorted(cumulative, [index], side="right")[0]
-        before = tf.where(track > 0, tf.gather(cumulative, tf.maximum(track - 1, 0)), tf.constant(0, tf.int64))
-        start = tf.gather(offsets, track) + (index - before)
-        classes = mu_law_encode(tf.slice(flat, [start], [window]), quantization_channels)
-        return {"audio": classes[:-1]}, classes[receptive_field:]
+    def make_batch(step):
+        rng = np.random.default_rng([seed, int(step)])
+        index = rng.integers(0, cumulative[-1], size=batch_size)
+        which = np.searchsorted(cumulative, index, side="right")
+        offset = (index - np.where(which > 0, cumulative[which - 1], 0)) * stride
+        audio = np.stack([arrays[w][o : o + window] for w, o in zip(which, offset)]).astype(np.float32)
+        if local_conditioning:
+            mel = np.stack([tracks[w].mel[o // hop_length : o // hop_length + num_frames]
+                            for w, o in zip(which, offset)]).astype(np.float32)
+        else:
+            mel = np.zeros((batch_size, 0, 0), np.float32)
+        return audio, label_ids[which], mel
+
+    def to_inputs(step):
+        audio, ids, mel = tf.numpy_function(make_batch, [step], [tf.float32, tf.int32, tf.float32], stateful=False)
+        classes = mu_law_encode(tf.ensure_shape(audio, (batch_size, window)), quantization_channels)
+        inputs = {"audio": classes[:, :-1]}
+        if global_conditioning:
+            inputs["global_id"] = tf.ensure_shape(ids, (batch_size,))
+        if local_conditioning:
+            inputs["mel"] = tf.ensure_shape(mel, (batch_size, num_frames, n_mels))
+        return inputs, classes[:, receptive_field:]
 
     return (
-        tf.data.Dataset.random(seed=seed)
-        .map(to_window, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        .batch(batch_size, drop_remainder=True)
+        tf.data.Dataset.range(start_step, 2**62)
+        .map(to_inputs, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .prefetch(tf.data.AUTOTUNE)
     )
