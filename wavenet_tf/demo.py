@@ -11,7 +11,8 @@ import soundfile as sf
 
 from serving.mu_law import mu_law_encode
 from wavenet_tf.builtin_data import write_builtin_dataset
-from wavenet_tf.data import window_dataset
+from wavenet_tf.config import DataConfig
+from wavenet_tf.data import prepare, window_dataset
 from wavenet_tf.metrics import unigram_bits
 from wavenet_tf.model import WaveNet
 from wavenet_tf.presets import get_preset
@@ -25,25 +26,29 @@ def run_demo(out: str | Path, steps: int = 400, seconds: float = 2.0, seed: int 
     started = time.perf_counter()
     config = get_preset("tiny")
     rate = config.sample_rate
-    paths = write_builtin_dataset(out / "data", num_files=8, seconds=4.0, sample_rate=rate, seed=seed)
-    tracks = [sf.read(path, dtype="float32")[0] for path in paths]
-    # Hold out one file of each instrument: validation measures generalization, not memory.
-    train_tracks, val_tracks = tracks[:-2], tracks[-2:]
-    print(f"data: {len(paths)} built-in melodies, {sum(map(len, tracks)) / rate:.0f} s at {rate} Hz -> {out / 'data'}")
+    write_builtin_dataset(out / "data", num_files=8, seconds=4.0, sample_rate=rate, seed=seed)
+    # Hold out a quarter of the files (one per instrument): validation measures
+    # generalization, not memory.
+    data = DataConfig(target_length=512, batch_size=16, val_split=0.25, seed=seed)
+    prepared = prepare(out / "data", config, data, cache_dir=out / "cache")
+    train_tracks, val_tracks = prepared.train, prepared.val
+    summary = prepared.summary()
+    print(f"data: {summary['num_usable']} built-in melodies, {summary['total_seconds']:.0f} s at {rate} Hz "
+          f"({len(train_tracks)} train / {len(val_tracks)} validation files) -> {out / 'data'}")
 
     keras.utils.set_random_seed(seed)
     model = WaveNet.from_model_config(config)
     r = model.receptive_field
-    train = window_dataset(train_tracks, r, target_length=512, batch_size=16,
+    train = window_dataset(train_tracks, r, data.target_length, data.batch_size,
                            quantization_channels=config.quantization_channels, seed=seed)
-    val = window_dataset(val_tracks, r, target_length=512, batch_size=16,
+    val = window_dataset(val_tracks, r, data.target_length, data.batch_size,
                          quantization_channels=config.quantization_channels, seed=seed + 1).take(8)
     trainer = compile_for_training(training_model(model), learning_rate=3e-3)
     epochs = 4
     history = trainer.fit(train, epochs=epochs, steps_per_epoch=max(1, steps // epochs), validation_data=val,
                           shuffle=False, verbose=2)  # windows are drawn at random positions already
     val_bits = history.history["val_bits_per_sample"][-1]
-    baseline = unigram_bits(np.concatenate([mu_law_encode(t) for t in val_tracks]), config.quantization_channels)
+    baseline = unigram_bits(np.concatenate([mu_law_encode(t.audio) for t in val_tracks]), config.quantization_channels)
     print(f"validation: {val_bits:.3f} bits/sample (unigram baseline {baseline:.3f}, uniform 8.000)")
     model.save(out / "model.keras")
 
