@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test test-slow demo clean bench-data
+.PHONY: install test test-slow demo clean bench-data bench-train bench-learn
 
 # The stamp is newer than every requirements file once the install has succeeded.
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
@@ -30,3 +30,15 @@ clean:
 
 bench-data: $(STAMP)
 	$(VENV)/bin/wavenet bench-data --preset small
+
+bench-train: $(STAMP)
+	$(VENV)/bin/wavenet bench-train
+
+# "It learns": tiny on 16 built-in melodies for 1,200 steps, then bits/sample on held-out files.
+bench-learn: $(STAMP)
+	$(VENV)/bin/wavenet data builtin bench_out/melodies --files 16 --seconds 8 --sample-rate 8000
+	rm -rf bench_out/learn
+	$(VENV)/bin/wavenet train bench_out/melodies --out bench_out/learn --preset tiny --epochs 12 \
+		--steps-per-epoch 100 --target-length 1024 --batch-size 16 --learning-rate 0.003 \
+		--val-split 0.25 --audio-every 4 --cache-dir bench_out/cache
+	$(VENV)/bin/wavenet evaluate bench_out/learn --cache-dir bench_out/cache

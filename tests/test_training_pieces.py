@@ -96,4 +96,4 @@ def test_demo_runs_end_to_end_and_writes_a_wav(tmp_path):
     wav = run_demo(tmp_path, steps=4, seconds=0.02, seed=0)
     audio, rate = sf.read(wav)
     assert rate == 8000 and len(audio) == 160
-    assert (tmp_path / "model.keras").exists()
+    assert (tmp_path / "run" / "model_best.keras").exists()

@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
 from typing import Any, Sequence
 
-from wavenet_tf.config import DataConfig, ModelConfig
+from wavenet_tf.config import DataConfig, ModelConfig, TrainConfig
 from wavenet_tf.presets import get_preset, preset_names
 
 
@@ -111,7 +112,9 @@ def model_overrides(args: argparse.Namespace) -> dict[str, Any]:
 def _setup_logging(verbose: bool) -> None:
     import logging
 
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
+    # Our own progress at INFO; other libraries only when something is wrong.
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("wavenet_tf").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 def _fail(message: str) -> int:
@@ -176,6 +179,25 @@ def cmd_data_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_builtin(args: argparse.Namespace) -> int:
+    from wavenet_tf.builtin_data import write_builtin_dataset
+
+    paths = write_builtin_dataset(args.out, num_files=args.files, seconds=args.seconds,
+                                  sample_rate=args.sample_rate, seed=args.seed)
+    print(f"wrote {len(paths)} melodies ({args.seconds:g} s at {args.sample_rate} Hz) to {args.out}")
+    return 0
+
+
+def cmd_bench_train(args: argparse.Namespace) -> int:
+    from wavenet_tf.bench_train import run_bench_train
+
+    rows = run_bench_train(tuple(args.presets.split(",")), batch=args.batch_size, target=args.target_length,
+                           steps=args.steps)
+    if args.json:
+        print(json.dumps(rows))
+    return 0
+
+
 def cmd_bench_data(args: argparse.Namespace) -> int:
     _setup_logging(False)
     _quiet_tensorflow()
@@ -187,6 +209,87 @@ def cmd_bench_data(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report))
     return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    _setup_logging(args.verbose)
+    _quiet_tensorflow()
+    from pathlib import Path
+
+    from wavenet_tf.train import load_run_config, train
+
+    model_flags = model_overrides(args)
+    data_flags = config_overrides(args, DataConfig)
+    train_flags = config_overrides(args, TrainConfig)
+    if args.mixed_precision:
+        train_flags["precision"] = "mixed_bfloat16" if not _has_gpu() else "mixed_float16"
+    model = get_preset(args.preset or "small", **model_flags) if (args.preset or model_flags or not args.resume) else None
+    data, train_config = DataConfig().replace(**data_flags), TrainConfig().replace(**train_flags)
+    if args.resume and (Path(args.out) / "config.json").exists():
+        _, saved_data, saved_train, _ = load_run_config(args.out)
+        data, train_config = saved_data.replace(**data_flags), saved_train.replace(**train_flags)
+    state = train(
+        args.data, args.out, model, data, train_config, resume=args.resume,
+        global_conditioning=args.global_cond, local_conditioning=args.local_cond,
+        cache_dir=args.cache_dir, strict=args.strict,
+    )
+    best = state.get("best") or {}
+    print(f"{args.out}: epoch {state['epoch']}, step {state['step']}; best {best.get('metric')} "
+          f"{best.get('value', float('nan')):.4f} at epoch {best.get('epoch')}")
+    return 0
+
+
+def _has_gpu() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    _setup_logging(False)
+    from pathlib import Path
+
+    target = Path(args.target)
+    if not (target / "config.json").is_file():
+        return _fail(f"{target}: not a run directory (no config.json). Pass the RUN written by `wavenet train`.")
+    _quiet_tensorflow()
+    from wavenet_tf.data import prepare
+    from wavenet_tf.evaluate import evaluate_tracks, keras_logits_fn
+    from wavenet_tf.train import load_run_config, load_run_model
+
+    model_config, data_config, _, _ = load_run_config(target)
+    data = args.data or _held_out_manifest(target)
+    prepared = prepare(data, model_config, data_config.replace(val_split=0.0), cache_dir=args.cache_dir,
+                       strict=args.strict)
+    model = load_run_model(target)
+    report = evaluate_tracks(
+        keras_logits_fn(model), prepared.tracks, model_config.receptive_field, model_config.quantization_channels,
+        hop_length=model_config.hop_length, global_conditioning=bool(model_config.global_conditioning_classes),
+        local_conditioning=bool(model_config.local_conditioning_channels),
+    )
+    report["engine"] = args.engine
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{report['bits_per_sample']:.4f} bits/sample over {report['num_samples']:,} samples "
+              f"in {report['num_files']} files ({args.engine}); unigram baseline {report['unigram_bits']:.4f}, "
+              f"uniform {math.log2(model_config.quantization_channels):.4f}")
+    return 0
+
+
+def _held_out_manifest(run) -> str:
+    """A CSV manifest of the run's validation files (its training files if it has none)."""
+    import csv
+    import tempfile
+
+    record = json.loads((run / "dataset.json").read_text())
+    rows = record["val"] or record["train"]
+    handle = tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False, newline="")
+    with handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "label"])
+        writer.writerows([row["path"], row["label"]] for row in rows)
+    return handle.name
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -244,6 +347,34 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_overrides(inspect, DataConfig, "data fields")
     inspect.set_defaults(func=cmd_data_inspect)
 
+    builtin = data_commands.add_parser(
+        "builtin", help="write the built-in plucked-string melodies (labelled by instrument)",
+        formatter_class=_Formatter,
+        description="Synthesize Karplus-Strong melodies into OUT/<instrument>/melody_NN.wav. "
+                    "The same arguments always write the same bytes.",
+        epilog="examples:\n  wavenet data builtin melodies/\n  wavenet data builtin melodies16k/ --sample-rate 16000 --files 32",
+    )
+    builtin.add_argument("out", metavar="OUT", help="folder to write")
+    builtin.add_argument("--files", type=int, default=16, help="number of melodies")
+    builtin.add_argument("--seconds", type=float, default=8.0, help="seconds per melody")
+    builtin.add_argument("--sample-rate", type=int, default=16000, help="Hz")
+    builtin.add_argument("--seed", type=int, default=0, help="melody seed")
+    builtin.set_defaults(func=cmd_data_builtin)
+
+    bench_train = commands.add_parser(
+        "bench-train", help="training timesteps/s by preset, XLA and precision",
+        formatter_class=_Formatter,
+        description="Time training steps of each preset in float32, mixed_bfloat16 and mixed_float16, "
+                    "with and without XLA (jit_compile), each in a fresh process.",
+        epilog="examples:\n  wavenet bench-train\n  wavenet bench-train --presets small --json",
+    )
+    bench_train.add_argument("--presets", default="tiny,small", help="comma-separated presets")
+    bench_train.add_argument("--batch-size", type=int, default=8, help="windows per step")
+    bench_train.add_argument("--target-length", type=int, default=2048, help="predicted samples per window")
+    bench_train.add_argument("--steps", type=int, default=5, help="timed steps per configuration")
+    bench_train.add_argument("--json", action="store_true", help="also print the rows as JSON")
+    bench_train.set_defaults(func=cmd_bench_train)
+
     bench_data = commands.add_parser(
         "bench-data", help="windows/s the data pipeline delivers vs. what training consumes",
         formatter_class=_Formatter,
@@ -260,6 +391,52 @@ def build_parser() -> argparse.ArgumentParser:
     bench_data.add_argument("--json", action="store_true", help="also print the figures as one JSON object")
     add_config_overrides(bench_data, DataConfig, "data fields")
     bench_data.set_defaults(func=cmd_bench_data)
+
+    train = commands.add_parser(
+        "train", help="train on a folder of audio; resumable run directory",
+        formatter_class=_Formatter,
+        description="Train a WaveNet with model.fit on the tf.data pipeline. Writes RUN/ with config.json, "
+                    "checkpoints, model_best.keras / model_last.keras, metrics.csv and TensorBoard logs "
+                    "(tensorboard --logdir RUN/logs). An epoch is the checkpoint interval; kill it at any "
+                    "moment and continue with --resume.",
+        epilog="examples:\n  wavenet train ~/recordings --out runs/first --preset small --epochs 50\n"
+               "  wavenet train ~/recordings --out runs/first --resume --epochs 80\n"
+               "  wavenet train speakers/ --out runs/gc --global-cond --residual-channels 64\n"
+               "  TF_CONFIG='{...}' wavenet train data/ --out runs/mw --strategy multiworker",
+    )
+    train.add_argument("data", metavar="DATA", nargs="?", default=None,
+                       help="folder, glob or CSV manifest (optional with --resume)")
+    train.add_argument("--out", required=True, help="run directory")
+    train.add_argument("--preset", default=None, choices=preset_names(), help="model preset (new runs: small)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    train.add_argument("--mixed-precision", action="store_true",
+                       help="compute in bfloat16 on CPU / float16 on GPU (sets --precision)")
+    train.add_argument("--global-cond", action="store_true", help="condition on each file's label (speaker/instrument)")
+    train.add_argument("--local-cond", action="store_true", help="condition on log-mel frames of the audio")
+    train.add_argument("--strict", action="store_true", help="any unusable file is an error")
+    train.add_argument("--cache-dir", default=None, help="decoded-audio cache")
+    train.add_argument("-v", "--verbose", action="store_true", help="log per-file cleaning details")
+    add_config_overrides(train, TrainConfig, "training fields")
+    add_config_overrides(train, DataConfig, "data fields")
+    add_model_overrides(train)
+    train.set_defaults(func=cmd_train)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="bits per sample of a trained model on audio, beside the unigram baseline",
+        formatter_class=_Formatter,
+        description="Average cross-entropy in bits per sample over every position of DATA that has a full "
+                    "receptive field, and the entropy of DATA's mu-law class histogram (the unigram baseline).",
+        epilog="examples:\n  wavenet evaluate runs/first            # its own validation files\n"
+               "  wavenet evaluate runs/first held_out/ --json",
+    )
+    evaluate.add_argument("target", metavar="RUN", help="run directory")
+    evaluate.add_argument("data", metavar="DATA", nargs="?", default=None,
+                          help="folder, glob or CSV manifest (default: the run's validation files)")
+    evaluate.add_argument("--engine", default="keras", choices=["keras"], help="what computes the logits")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument("--strict", action="store_true", help="any unusable file is an error")
+    evaluate.add_argument("--cache-dir", default=None, help="decoded-audio cache")
+    evaluate.set_defaults(func=cmd_evaluate)
 
     demo = commands.add_parser(
         "demo", help="end to end on built-in audio: data, a short training, a generated WAV",

@@ -328,12 +328,12 @@ def window_dataset(
 ):
     """An endless stream of training batches drawn at random from ``tracks``.
 
-    Every window start in every track is equally likely (long files weigh more), and
-    windows are drawn independently for every batch — the shuffle is the sampling itself.
-    Batch ``k`` is a pure function of ``(seed, k)``: the stream is the same for the same
-    seed, and ``start_step`` resumes it exactly where a run stopped without replaying it.
-    Batches are assembled in NumPy from the (memory-mapped) tracks and quantized to mu-law
-    classes by TensorFlow ops in parallel map calls, then prefetched.
+    Every window start in every track is equally likely (long files weigh more), and each
+    window is drawn independently — the shuffle is the sampling itself. Window ``i`` is a
+    pure function of ``(seed, i)``, so batch ``k`` is too: the stream is the same for the
+    same seed, and ``start_step`` resumes it exactly where a run stopped without replaying
+    it. Windows are cut in NumPy from the (memory-mapped) tracks and quantized to mu-law
+    classes by TensorFlow ops in parallel map calls, then batched and prefetched.
 
     Args:
         tracks: `Track`s, or plain float32 arrays for unconditioned training.
@@ -382,31 +382,37 @@ def window_dataset(
     num_frames = input_length // hop_length
     n_mels = tracks[0].mel.shape[1] if local_conditioning else 0
 
-    def make_batch(step):
-        rng = np.random.default_rng([seed, int(step)])
-        index = rng.integers(0, cumulative[-1], size=batch_size)
-        which = np.searchsorted(cumulative, index, side="right")
-        offset = (index - np.where(which > 0, cumulative[which - 1], 0)) * stride
-        audio = np.stack([arrays[w][o : o + window] for w, o in zip(which, offset)]).astype(np.float32)
+    def make_window(index):
+        # Window `index` depends only on (seed, index): no state to save, nothing to replay.
+        rng = np.random.default_rng([seed, int(index)])
+        position = int(rng.integers(0, cumulative[-1]))
+        which = int(np.searchsorted(cumulative, position, side="right"))
+        offset = int(position - (cumulative[which - 1] if which > 0 else 0)) * stride
+        audio = np.asarray(arrays[which][offset : offset + window], np.float32)
         if local_conditioning:
-            mel = np.stack([tracks[w].mel[o // hop_length : o // hop_length + num_frames]
-                            for w, o in zip(which, offset)]).astype(np.float32)
+            frame = offset // hop_length
+            mel = np.asarray(tracks[which].mel[frame : frame + num_frames], np.float32)
         else:
-            mel = np.zeros((batch_size, 0, 0), np.float32)
+            mel = np.zeros((0, 0), np.float32)
         return audio, label_ids[which], mel
 
-    def to_inputs(step):
-        audio, ids, mel = tf.numpy_function(make_batch, [step], [tf.float32, tf.int32, tf.float32], stateful=False)
-        classes = mu_law_encode(tf.ensure_shape(audio, (batch_size, window)), quantization_channels)
-        inputs = {"audio": classes[:, :-1]}
+    def to_example(index):
+        audio, label, mel = tf.numpy_function(make_window, [index], [tf.float32, tf.int32, tf.float32], stateful=False)
+        classes = mu_law_encode(tf.ensure_shape(audio, (window,)), quantization_channels)
+        inputs = {"audio": classes[:-1]}
         if global_conditioning:
-            inputs["global_id"] = tf.ensure_shape(ids, (batch_size,))
+            inputs["global_id"] = tf.ensure_shape(label, ())
         if local_conditioning:
-            inputs["mel"] = tf.ensure_shape(mel, (batch_size, num_frames, n_mels))
-        return inputs, classes[:, receptive_field:]
+            inputs["mel"] = tf.ensure_shape(mel, (num_frames, n_mels))
+        return inputs, classes[receptive_field:]
 
+    options = tf.data.Options()
+    # Under tf.distribute every worker builds the same stream and keeps its share of each batch.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return (
-        tf.data.Dataset.range(start_step, 2**62)
-        .map(to_inputs, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        tf.data.Dataset.range(start_step * batch_size, 2**62)
+        .map(to_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .batch(batch_size, drop_remainder=True)
         .prefetch(tf.data.AUTOTUNE)
+        .with_options(options)
     )

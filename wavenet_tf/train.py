@@ -1,28 +1,455 @@
-"""Training helpers around `model.fit`."""
+"""Training: `model.fit` on the `tf.data` pipeline, with a run directory that can resume.
+
+Run directory (``wavenet train DATA --out RUN``)::
+
+    config.json        everything resolved: model, data, training, data source, labels
+    dataset.json       label ids, the train/validation split by file, skipped files
+    state.json         the commit point: epoch, step, best, history, latest checkpoint
+    checkpoints/       tf.train.Checkpoint of weights + optimizer state (3 kept)
+    model_last.keras   the WaveNet after the latest epoch
+    model_best.keras   the WaveNet with the lowest validation loss so far
+    metrics.csv        one row per epoch: losses, bits/sample, accuracy, learning rate
+    logs/              TensorBoard: scalars, learning rate, generated audio
+
+Every file is written to a temporary name and renamed into place; ``state.json`` is
+written last. A crash at any moment leaves the previous ``state.json`` pointing at a
+complete checkpoint, so resuming loses at most one epoch (the checkpoint interval).
+Windows are a pure function of (seed, index), so a resumed run sees exactly the batches
+the uninterrupted run would have seen.
+"""
 
 from __future__ import annotations
 
-import keras
+import csv
+import io
+import json
+import logging
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
 
+import keras
+import numpy as np
+import tensorflow as tf
+
+from wavenet_tf.config import DataConfig, ModelConfig, TrainConfig
 from wavenet_tf.metrics import BitsPerSample
 from wavenet_tf.model import WaveNet
 
+logger = logging.getLogger(__name__)
 
-def training_model(model: WaveNet) -> keras.Model:
-    """A view of ``model`` whose outputs are only the logits with a full receptive field.
+RUN_FORMAT_VERSION = 1
+
+
+class RunError(ValueError):
+    """The run directory cannot be used as asked; the message says what to do."""
+
+
+# --- the training view ------------------------------------------------------------------------
+
+class TrainingView(keras.Model):
+    """A view of a `WaveNet` whose outputs are only the logits with a full receptive field.
 
     The first ``receptive_field - 1`` positions of a window see causal zero padding
     instead of audio; they are context, not targets. The view shares every weight with
-    ``model``: train the view, save ``model``.
+    the WaveNet: train the view, save the WaveNet.
     """
-    crop = keras.layers.Cropping1D((model.receptive_field - 1, 0), name="full_context")
-    return keras.Model(model.inputs, crop(model.outputs[0]), name=f"{model.name}_training")
+
+    def __init__(self, wavenet: WaveNet, **kwargs):
+        crop = keras.layers.Cropping1D((wavenet.receptive_field - 1, 0), name="full_context")
+        super().__init__(wavenet.inputs, crop(wavenet.outputs[0]), name=f"{wavenet.name}_training", **kwargs)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras 3.15 under MultiWorkerMirroredStrategy reduces the first batch's whole
+        # input structure with a collective to learn its shapes, and the collective cannot
+        # take a dict (keras-team/keras#20329, #20585: fit fails before the first step).
+        # Shapes are all the build needs, so give it this worker's own share of the batch.
+        strategy = getattr(self, "_distribute_strategy", None)
+        if iterator is None or strategy is None:
+            return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        for _, _, it in iterator:
+            batch = next(it)
+            break
+        local = tf.nest.map_structure(
+            lambda v: strategy.experimental_local_results(v)[0] if isinstance(v, tf.distribute.DistributedValues) else v,
+            batch,
+        )
+        return super()._maybe_symbolic_build(data_batch=local)
 
 
-def compile_for_training(model: keras.Model, learning_rate: float = 1e-3) -> keras.Model:
+def training_model(model: WaveNet) -> keras.Model:
+    """The `TrainingView` of ``model`` (shares its weights)."""
+    return TrainingView(model)
+
+
+def compile_for_training(model: keras.Model, learning_rate: float = 1e-3, jit_compile: bool = False) -> keras.Model:
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=[BitsPerSample(), keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        jit_compile=jit_compile,
     )
     return model
+
+
+# --- files --------------------------------------------------------------------------------------
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary path beside ``path``, fsync it, and rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        write(tmp_path)
+        os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
+        with open(tmp_path, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def write_json(path: Path, value: Any) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(value, indent=2) + "\n"))
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise RunError(f"{path}: cannot be read ({error}).") from None
+
+
+def load_run_config(run: str | Path) -> tuple[ModelConfig, DataConfig, TrainConfig, dict[str, Any]]:
+    path = Path(run) / "config.json"
+    if not path.is_file():
+        raise RunError(f"{run} is not a run directory (no config.json); create one with `wavenet train DATA --out {run}`.")
+    record = read_json(path)
+    if record.get("format_version") != RUN_FORMAT_VERSION:
+        raise RunError(f"{path}: format_version {record.get('format_version')!r} is not {RUN_FORMAT_VERSION}; "
+                       "this run was written by another version of wavenet-tf.")
+    return (ModelConfig.from_dict(record["model"]), DataConfig.from_dict(record["data"]),
+            TrainConfig.from_dict(record["train"]), record)
+
+
+def load_run_model(run: str | Path, which: str = "best") -> WaveNet:
+    """The WaveNet saved in a run directory (``best`` falls back to ``last``)."""
+    run = Path(run)
+    for name in ([f"model_{which}.keras", "model_last.keras"] if which == "best" else [f"model_{which}.keras"]):
+        if (run / name).is_file():
+            try:
+                return keras.saving.load_model(run / name)
+            except Exception as error:  # a damaged zip/h5 surfaces as many exception types
+                raise RunError(f"{run / name}: cannot be loaded ({type(error).__name__}: {error}).") from None
+    raise RunError(f"{run}: no saved model yet (model_best.keras / model_last.keras); train at least one epoch.")
+
+
+# --- callbacks ----------------------------------------------------------------------------------
+
+class RunCheckpoint(keras.callbacks.Callback):
+    """At the end of every epoch: checkpoint, models, metrics.csv, then the state commit."""
+
+    def __init__(self, run: Path, wavenet: WaveNet, checkpoint: tf.train.Checkpoint, state: dict[str, Any],
+                 steps_per_epoch: int):
+        super().__init__()
+        self.run = run
+        self.wavenet = wavenet
+        self.manager = tf.train.CheckpointManager(checkpoint, run / "checkpoints", max_to_keep=3)
+        self.state = state
+        self.steps_per_epoch = steps_per_epoch
+        self._started = time.perf_counter()
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        step = (epoch + 1) * self.steps_per_epoch
+        prefix = self.manager.save(checkpoint_number=step)
+        row = {"epoch": epoch + 1, "step": step, **logs,
+               "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+               "seconds": round(time.perf_counter() - self._started, 2)}
+        history = [r for r in self.state["history"] if r["epoch"] < epoch + 1] + [row]
+        monitor = "val_loss" if "val_loss" in logs else "loss"
+        improved = self.state.get("best") is None or logs[monitor] < self.state["best"]["value"]
+        atomic_write(self.run / "model_last.keras", lambda tmp: self.wavenet.save(tmp))
+        if improved:
+            atomic_write(self.run / "model_best.keras", lambda tmp: self.wavenet.save(tmp))
+        atomic_write(self.run / "metrics.csv", lambda tmp: tmp.write_text(_csv(history)))
+        self.state.update(epoch=epoch + 1, step=step, checkpoint=os.path.basename(prefix), history=history)
+        if improved:
+            self.state["best"] = {"metric": monitor, "value": logs[monitor], "epoch": epoch + 1}
+        write_json(self.run / "state.json", self.state)  # the commit point: always last
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+class Summaries(keras.callbacks.Callback):
+    """Learning rate every epoch and generated audio every ``audio_every`` epochs, for TensorBoard."""
+
+    def __init__(self, log_dir: Path, wavenet: WaveNet, train_config: TrainConfig, seed: int):
+        super().__init__()
+        self.writer = tf.summary.create_file_writer(str(log_dir / "samples"))
+        self.wavenet = wavenet
+        self.config = train_config
+        self.seed = seed
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        with self.writer.as_default(step=epoch + 1):
+            tf.summary.scalar("learning_rate", float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+            every = self.config.audio_every
+            if every and (epoch + 1) % every == 0 and self.config.audio_seconds > 0:
+                audio = self.generate(int(self.config.audio_seconds * self.wavenet.model_config.sample_rate), epoch)
+                if audio is not None:
+                    tf.summary.audio("generated", audio[None, :, None], self.wavenet.model_config.sample_rate,
+                                     max_outputs=1, description=f"epoch {epoch + 1}, temperature 1.0")
+        self.writer.flush()
+
+    def generate(self, num_samples: int, epoch: int) -> np.ndarray | None:
+        from serving.numpy_step import generate_audio
+        from wavenet_tf.step_weights import extract_step_weights
+
+        config = self.wavenet.model_config
+        if config.local_conditioning_channels:
+            return None  # needs mel frames; generate from a bundle with --mel-from instead
+        global_id = 0 if config.global_conditioning_classes else None
+        return generate_audio(extract_step_weights(self.wavenet), num_samples, seed=self.seed + epoch,
+                              receptive_field=config.receptive_field, global_id=global_id)
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        if not os.environ.get("TF_CONFIG"):
+            raise RunError("--strategy multiworker needs TF_CONFIG describing the cluster (see README, 'Several machines').")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def _worker(strategy: tf.distribute.Strategy) -> tuple[bool, int]:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True, 0
+    index = resolver.task_id or 0
+    return resolver.task_type == "chief" or (resolver.task_type == "worker" and index == 0), index
+
+
+def _config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+
+
+def train(
+    source: str | Path | None,
+    out: str | Path,
+    model_config: ModelConfig | None = None,
+    data_config: DataConfig | None = None,
+    train_config: TrainConfig | None = None,
+    resume: bool = False,
+    global_conditioning: bool = False,
+    local_conditioning: bool = False,
+    cache_dir: str | Path | None = None,
+    strict: bool = False,
+    verbose: str | int = "auto",
+) -> dict[str, Any]:
+    """Train (or resume) a run in ``out``; returns the final state (epoch, step, best, history).
+
+    With ``resume``, the run's saved configuration is used; a ``model_config`` that differs
+    from it is refused. ``data_config``/``train_config`` given on resume replace the saved
+    ones (to train for more epochs, say).
+    """
+    train_config = train_config or TrainConfig()
+    strategy = make_strategy(train_config.strategy)  # MultiWorkerMirroredStrategy must come first
+    out = Path(out)
+    is_chief, worker_index = _worker(strategy)
+    # Every worker keeps a complete run of its own (checkpointing is collective): the
+    # chief's is `out`, worker i's is `out/worker-i`. Only the chief writes audio summaries.
+    run = out if is_chief else out / f"worker-{worker_index}"
+    from wavenet_tf.data import aligned_target_length, prepare, window_dataset, write_dataset_manifest
+
+    saved = None
+    if (run / "config.json").exists():
+        if not resume:
+            raise RunError(f"{run} already holds a run; pass --resume to continue it, or choose another --out.")
+        saved_model, saved_data, saved_train, saved = load_run_config(run)
+        if model_config is not None and model_config != saved_model:
+            raise RunError(f"{run}: refusing to resume with a changed model configuration "
+                           f"({'; '.join(_config_diff(saved_model.to_dict(), model_config.to_dict()))}). "
+                           "Start a new run with another --out.")
+        model_config = saved_model
+        data_config = data_config or saved_data
+        source = source or saved["data_source"]
+    elif resume:
+        raise RunError(f"--resume: {run} holds no run to resume (no config.json).")
+    if source is None:
+        raise RunError("no DATA given.")
+    model_config = model_config or ModelConfig()
+    data_config = data_config or DataConfig()
+    if train_config.precision != "float32":
+        keras.mixed_precision.set_global_policy(train_config.precision)
+    keras.utils.set_random_seed(data_config.seed)
+
+    prepared = prepare(source, model_config, data_config, cache_dir=cache_dir, strict=strict)
+    if saved is None:
+        if global_conditioning and not model_config.global_conditioning_classes:
+            model_config = model_config.replace(global_conditioning_classes=max(1, len(prepared.label_names)))
+        if local_conditioning and not model_config.local_conditioning_channels:
+            model_config = model_config.replace(
+                local_conditioning_channels=80, upsample_scales=model_config.upsample_scales or (4, 8, 8))
+        if model_config.local_conditioning_channels and prepared.train[0].mel is None:
+            prepared = prepare(source, model_config, data_config, cache_dir=cache_dir, strict=strict)
+    if model_config.global_conditioning_classes and len(prepared.label_names) > model_config.global_conditioning_classes:
+        raise RunError(f"the data has {len(prepared.label_names)} labels but the model has "
+                       f"{model_config.global_conditioning_classes} global classes.")
+    r = model_config.receptive_field
+    target_length = data_config.target_length
+    if model_config.local_conditioning_channels:
+        target_length = aligned_target_length(r, target_length, model_config.hop_length)
+
+    record = {
+        "format_version": RUN_FORMAT_VERSION, "model": model_config.to_dict(), "data": data_config.to_dict(),
+        "train": train_config.to_dict(), "data_source": str(source), "labels": prepared.label_names,
+        "target_length": target_length, "receptive_field": r,
+        "data_summary": {k: v for k, v in prepared.summary().items() if k != "skipped"},
+    }
+    write_json(run / "config.json", record)
+    write_dataset_manifest(prepared, run / "dataset.json")
+    state = read_json(run / "state.json") if resume and (run / "state.json").is_file() else {
+        "epoch": 0, "step": 0, "checkpoint": None, "best": None, "history": []}
+
+    with strategy.scope():
+        wavenet = WaveNet.from_model_config(model_config)
+        trainer = compile_for_training(training_model(wavenet), train_config.learning_rate, train_config.jit_compile)
+        trainer.optimizer.build(trainer.trainable_variables)
+        checkpoint = tf.train.Checkpoint(model=trainer, optimizer=trainer.optimizer)
+        if state["checkpoint"]:
+            checkpoint.read(str(run / "checkpoints" / state["checkpoint"])).assert_existing_objects_matched()
+            logger.info("resumed %s at epoch %d (step %d)", run, state["epoch"], state["step"])
+
+    conditioning = dict(global_conditioning=bool(model_config.global_conditioning_classes),
+                        local_conditioning=bool(model_config.local_conditioning_channels),
+                        hop_length=model_config.hop_length)
+    train_data = window_dataset(prepared.train, r, target_length, data_config.batch_size,
+                                model_config.quantization_channels, seed=data_config.seed,
+                                start_step=state["step"], **conditioning)
+    validation = None
+    if prepared.val:
+        validation = window_dataset(prepared.val, r, target_length, data_config.batch_size,
+                                    model_config.quantization_channels, seed=data_config.seed + 1,
+                                    **conditioning).take(train_config.validation_steps)
+    callbacks = [
+        RunCheckpoint(run, wavenet, checkpoint, state, train_config.steps_per_epoch),
+        keras.callbacks.TensorBoard(log_dir=str(run / "logs"), update_freq="epoch"),
+    ]
+    if is_chief:
+        callbacks.append(Summaries(run / "logs", wavenet, train_config, data_config.seed))
+    if state["epoch"] < train_config.epochs:
+        fit = fit_multiworker if train_config.strategy == "multiworker" else _keras_fit
+        fit(trainer, strategy, train_data, validation, train_config, state["epoch"], callbacks, verbose,
+            data_config.batch_size)
+    else:
+        logger.info("%s already trained %d of %d epochs; nothing to do", out, state["epoch"], train_config.epochs)
+    state["replicas"] = strategy.num_replicas_in_sync
+    state["per_replica_batch_size"] = per_replica_batch_size(strategy, train_data)
+    return state
+
+
+def _keras_fit(trainer, strategy, train_data, validation, config, initial_epoch, callbacks, verbose, batch_size):
+    trainer.fit(train_data, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=config.steps_per_epoch,
+                validation_data=validation, callbacks=callbacks, shuffle=False, verbose=verbose)
+
+
+def fit_multiworker(trainer, strategy, train_data, validation, config, initial_epoch, callbacks, verbose,
+                    global_batch_size):
+    """`model.fit`'s loop, written out with `strategy.run`, for MultiWorkerMirroredStrategy.
+
+    Keras 3.15's `fit` fails under MultiWorkerMirroredStrategy before the first step (it
+    reduces input structures and scalar metrics with collectives that cannot take them;
+    keras-team/keras#20329, #20585). This loop is the documented TensorFlow pattern: each
+    replica's loss is its summed cross-entropy divided by the *global* batch, the Keras
+    optimizer all-reduces (sums) the gradients, so every worker applies the gradient of
+    the global mean and the weights stay identical. The same callbacks (checkpoints,
+    TensorBoard, summaries) run at the same moments as under `fit`.
+    """
+    cross_entropy = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
+
+    def sums(inputs, targets, training):
+        logits = trainer(inputs, training=training)
+        per_example = tf.reduce_mean(cross_entropy(targets, logits), axis=1)
+        correct = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), targets), tf.float32), 1)
+        return per_example, correct
+
+    def replica_train_step(inputs, targets):
+        with tf.GradientTape() as tape:
+            per_example, correct = sums(inputs, targets, True)
+            loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch_size)
+        gradients = tape.gradient(loss, trainer.trainable_variables)
+        trainer.optimizer.apply_gradients(zip(gradients, trainer.trainable_variables))
+        return tf.reduce_sum(per_example), tf.reduce_sum(correct)
+
+    def replica_eval_step(inputs, targets):
+        per_example, correct = sums(inputs, targets, False)
+        return tf.reduce_sum(per_example), tf.reduce_sum(correct)
+
+    def reduced(fn, batch):
+        loss_sum, correct_sum = strategy.run(fn, args=batch)
+        return (strategy.reduce(tf.distribute.ReduceOp.SUM, loss_sum, axis=None),
+                strategy.reduce(tf.distribute.ReduceOp.SUM, correct_sum, axis=None))
+
+    train_step = tf.function(lambda batch: reduced(replica_train_step, batch))
+    eval_step = tf.function(lambda batch: reduced(replica_eval_step, batch))
+
+    def logs(loss_sum, correct_sum, count, prefix=""):
+        loss = float(loss_sum) / count
+        return {f"{prefix}loss": loss, f"{prefix}bits_per_sample": loss / math.log(2.0),
+                f"{prefix}accuracy": float(correct_sum) / count}
+
+    callback_list = keras.callbacks.CallbackList(callbacks, model=trainer, epochs=config.epochs,
+                                                 steps=config.steps_per_epoch, verbose=0)
+    batches = iter(strategy.experimental_distribute_dataset(train_data))
+    callback_list.on_train_begin()
+    for epoch in range(initial_epoch, config.epochs):
+        callback_list.on_epoch_begin(epoch)
+        total = [0.0, 0.0]
+        for step in range(config.steps_per_epoch):
+            callback_list.on_train_batch_begin(step)
+            loss_sum, correct_sum = train_step(next(batches))
+            total = [total[0] + float(loss_sum), total[1] + float(correct_sum)]
+            callback_list.on_train_batch_end(step, logs(loss_sum, correct_sum, global_batch_size))
+        epoch_logs = logs(*total, config.steps_per_epoch * global_batch_size)
+        if validation is not None:
+            val = [0.0, 0.0, 0]
+            for batch in strategy.experimental_distribute_dataset(validation):
+                loss_sum, correct_sum = eval_step(batch)
+                val = [val[0] + float(loss_sum), val[1] + float(correct_sum), val[2] + global_batch_size]
+            epoch_logs.update(logs(val[0], val[1], val[2], prefix="val_"))
+        if verbose:
+            print(f"Epoch {epoch + 1}/{config.epochs} - " + " - ".join(f"{k}: {v:.4f}" for k, v in epoch_logs.items()))
+        callback_list.on_epoch_end(epoch, epoch_logs)
+    callback_list.on_train_end()
+
+
+def per_replica_batch_size(strategy: tf.distribute.Strategy, dataset: tf.data.Dataset) -> int:
+    """Windows one replica of this worker receives per step, read from the distributed dataset."""
+    inputs, _ = next(iter(strategy.experimental_distribute_dataset(dataset)))
+    local = strategy.experimental_local_results(inputs["audio"])
+    return int(local[0].shape[0])
+
+
+def is_finite_history(history: list[dict[str, Any]]) -> bool:
+    return all(math.isfinite(v) for row in history for v in row.values() if isinstance(v, float))
