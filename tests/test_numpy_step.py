@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from serving.numpy_step import NumpyGenerator, NumpyStep, RingBuffer, generate_audio
+from serving.numpy_step import NumpyStep, generate_audio
+from serving.ring_buffer import RingBuffer
+from serving.step_generator import StepGenerator
 from wavenet_tf.model import WaveNet
 from wavenet_tf.presets import get_preset
 from wavenet_tf.sampling import naive_generate
@@ -39,10 +41,8 @@ def test_teacher_forced_step_equals_full_forward(rng, preset, overrides):
         inputs["mel"] = rng.normal(size=(batch, length // config.hop_length, 5)).astype(np.float32)
         local = upsampled_features(model, inputs["mel"])
     expected = model.predict(inputs, verbose=0)
-    conditioning = step.conditioning(global_ids, local)
-    if conditioning is not None and conditioning.ndim == 3:
-        conditioning = np.repeat(conditioning[:, None], length, axis=1)
-    got = NumpyGenerator(step, batch).teacher_forced_logits(classes, conditioning)
+    local_terms = None if local is None else step.local_conditioning(local)
+    got = StepGenerator(step, batch, global_ids).teacher_forced_logits(classes, local_terms)
     assert np.abs(got - expected).max() < 1e-4
 
 

@@ -24,7 +24,8 @@ def test_serving_imports_without_tensorflow():
         "            raise ImportError('blocked: ' + name)\n"
         "sys.meta_path.insert(0, Block())\n"
         "import serving, serving.mu_law, serving.sampling, wavenet_tf, wavenet_tf.config, wavenet_tf.presets\n"
-        "import wavenet_tf.builtin_data\n"
+        "import serving.bundle, serving.onnx_step, serving.numpy_step, serving.ring_buffer, serving.step_generator\n"
+        "import wavenet_tf.builtin_data, wavenet_tf.audio, wavenet_tf.data, wavenet_tf.evaluate, wavenet_tf.cli\n"
         "print('ok')\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import re
 import struct
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,7 +65,9 @@ def read_audio(path: str | Path, use_tensorflow: bool | None = None) -> tuple[np
     """Decode a file to float32 ``(frames, channels)`` in [-1, 1].
 
     Returns ``(audio, sample_rate, format, subtype)``. ``use_tensorflow`` None means: use
-    `tf.audio.decode_wav` for 16-bit PCM WAV if TensorFlow can be imported.
+    `tf.audio.decode_wav` for 16-bit PCM WAV when TensorFlow is already loaded (training,
+    export), and never import it just for this (serving, `evaluate --engine onnx`). The
+    two decoders give identical samples (tested).
     """
     path = Path(path)
     if not path.is_file():
@@ -83,10 +86,10 @@ def read_audio(path: str | Path, use_tensorflow: bool | None = None) -> tuple[np
             raise AudioError(
                 path, f"truncated: the WAV header declares {declared} bytes of audio but the file holds {present}"
             )
-    if info.format == "WAV" and info.subtype == "PCM_16" and use_tensorflow is not False:
-        audio = _decode_wav_tensorflow(path, required=use_tensorflow is True)
-        if audio is not None:
-            return audio, info.samplerate, info.format, info.subtype
+    if use_tensorflow is None:
+        use_tensorflow = "tensorflow" in sys.modules
+    if info.format == "WAV" and info.subtype == "PCM_16" and use_tensorflow:
+        return _decode_wav_tensorflow(path), info.samplerate, info.format, info.subtype
     try:
         audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, MemoryError) as error:
@@ -96,13 +99,9 @@ def read_audio(path: str | Path, use_tensorflow: bool | None = None) -> tuple[np
     return audio, rate, info.format, info.subtype
 
 
-def _decode_wav_tensorflow(path: Path, required: bool) -> np.ndarray | None:
-    try:
-        import tensorflow as tf
-    except ImportError:
-        if required:
-            raise
-        return None
+def _decode_wav_tensorflow(path: Path) -> np.ndarray:
+    import tensorflow as tf
+
     try:
         audio, _ = tf.audio.decode_wav(tf.io.read_file(str(path)))
     except tf.errors.OpError as error:

@@ -250,20 +250,44 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     target = Path(args.target)
-    if not (target / "config.json").is_file():
-        return _fail(f"{target}: not a run directory (no config.json). Pass the RUN written by `wavenet train`.")
-    _quiet_tensorflow()
+    is_bundle = (target / "model.json").is_file()
+    if not is_bundle and not (target / "config.json").is_file():
+        return _fail(f"{target}: neither a run directory (config.json) nor a bundle (model.json).")
+    if args.engine == "keras" and is_bundle:
+        return _fail(f"{target} is a bundle: use --engine onnx or --engine step (keras needs the run directory).")
+    if args.engine != "keras" and not is_bundle:
+        return _fail(f"--engine {args.engine} reads a bundle; export the run first: wavenet export {target} --out BUNDLE")
+    from wavenet_tf.config import ModelConfig
     from wavenet_tf.data import prepare
-    from wavenet_tf.evaluate import evaluate_tracks, keras_logits_fn
-    from wavenet_tf.train import load_run_config, load_run_model
+    from wavenet_tf import evaluate as ev
 
-    model_config, data_config, _, _ = load_run_config(target)
-    data = args.data or _held_out_manifest(target)
+    if is_bundle:
+        # onnx and step engines: onnxruntime and NumPy only, no TensorFlow.
+        from serving.bundle import load_bundle
+
+        bundle = load_bundle(target)
+        model_config = ModelConfig.from_dict(bundle.card["model_config"])
+        data_config = DataConfig()
+        if bundle.local_conditioning:
+            local = bundle.card["conditioning"]["local"]
+            data_config = data_config.replace(n_fft=local["n_fft"], fmin=local["fmin"], fmax=local["fmax"])
+        logits_fn = ev.onnx_logits_fn(bundle) if args.engine == "onnx" else ev.step_logits_fn(bundle)
+        if args.data is None:
+            return _fail("a bundle carries no data: pass DATA.")
+        data = args.data
+    else:
+        _quiet_tensorflow()
+        from wavenet_tf.train import load_run_config, load_run_model
+
+        model_config, data_config, _, _ = load_run_config(target)
+        logits_fn = ev.keras_logits_fn(load_run_model(target))
+        data = args.data or _held_out_manifest(target)
+    if model_config.local_conditioning_channels:
+        _quiet_tensorflow()  # mel frames are computed with tf.signal
     prepared = prepare(data, model_config, data_config.replace(val_split=0.0), cache_dir=args.cache_dir,
                        strict=args.strict)
-    model = load_run_model(target)
-    report = evaluate_tracks(
-        keras_logits_fn(model), prepared.tracks, model_config.receptive_field, model_config.quantization_channels,
+    report = ev.evaluate_tracks(
+        logits_fn, prepared.tracks, model_config.receptive_field, model_config.quantization_channels,
         hop_length=model_config.hop_length, global_conditioning=bool(model_config.global_conditioning_classes),
         local_conditioning=bool(model_config.local_conditioning_channels),
     )
@@ -274,6 +298,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"{report['bits_per_sample']:.4f} bits/sample over {report['num_samples']:,} samples "
               f"in {report['num_files']} files ({args.engine}); unigram baseline {report['unigram_bits']:.4f}, "
               f"uniform {math.log2(model_config.quantization_channels):.4f}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    _setup_logging(False)
+    _quiet_tensorflow()
+    from export.bundle import export_run
+
+    export_run(args.run, args.out, opset=args.opset, verify=args.verify)
     return 0
 
 
@@ -427,16 +460,33 @@ def build_parser() -> argparse.ArgumentParser:
         description="Average cross-entropy in bits per sample over every position of DATA that has a full "
                     "receptive field, and the entropy of DATA's mu-law class histogram (the unigram baseline).",
         epilog="examples:\n  wavenet evaluate runs/first            # its own validation files\n"
-               "  wavenet evaluate runs/first held_out/ --json",
+               "  wavenet evaluate runs/first held_out/ --json\n"
+               "  wavenet evaluate bundles/first held_out/ --engine step   # no TensorFlow needed",
     )
-    evaluate.add_argument("target", metavar="RUN", help="run directory")
+    evaluate.add_argument("target", metavar="RUN_OR_BUNDLE", help="run directory (keras) or bundle (onnx, step)")
     evaluate.add_argument("data", metavar="DATA", nargs="?", default=None,
                           help="folder, glob or CSV manifest (default: the run's validation files)")
-    evaluate.add_argument("--engine", default="keras", choices=["keras"], help="what computes the logits")
+    evaluate.add_argument("--engine", default="keras", choices=["keras", "onnx", "step"],
+                          help="keras: the run's model; onnx: the bundle's wavenet.onnx; step: step.onnx one sample at a time")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--strict", action="store_true", help="any unusable file is an error")
     evaluate.add_argument("--cache-dir", default=None, help="decoded-audio cache")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    export = commands.add_parser(
+        "export", help="run -> bundle: SavedModel, wavenet.onnx, step.onnx (+ cond.onnx), model card",
+        formatter_class=_Formatter,
+        description="Export a run's best model to a bundle folder that serving reads without TensorFlow. "
+                    "--verify checks Keras = SavedModel = ONNX and the step graph under teacher forcing "
+                    "(max |Δ logits| <= 1e-4) and fails hard otherwise.",
+        epilog="examples:\n  wavenet export runs/first --out bundles/first --verify\n"
+               "  wavenet export runs/first --out bundles/first --opset 18",
+    )
+    export.add_argument("run", metavar="RUN", help="run directory")
+    export.add_argument("--out", required=True, help="bundle folder (replaced if it exists)")
+    export.add_argument("--opset", type=int, default=17, help="ONNX opset")
+    export.add_argument("--verify", action="store_true", help="check numerical parity of every graph")
+    export.set_defaults(func=cmd_export)
 
     demo = commands.add_parser(
         "demo", help="end to end on built-in audio: data, a short training, a generated WAV",

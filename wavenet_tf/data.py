@@ -293,11 +293,13 @@ def split_by_file(tracks: list[Track], val_split: float, seed: int) -> tuple[lis
 
 def write_dataset_manifest(prepared: PreparedData, path: str | Path) -> None:
     """Save the label ids, the split and the skipped files as JSON (for runs and debugging)."""
+    # Absolute paths: the record is read from other working directories (evaluate, export).
+    entry = lambda t: {"path": str(Path(t.path).resolve()), "label": t.label, "seconds": t.info.seconds}
     record = {
         "labels": prepared.label_names,
-        "train": [{"path": t.path, "label": t.label, "seconds": t.info.seconds} for t in prepared.train],
-        "val": [{"path": t.path, "label": t.label, "seconds": t.info.seconds} for t in prepared.val],
-        "skipped": [{"path": s.path, "reason": s.reason} for s in prepared.skipped],
+        "train": [entry(t) for t in prepared.train],
+        "val": [entry(t) for t in prepared.val],
+        "skipped": [{"path": str(Path(s.path).resolve()), "reason": s.reason} for s in prepared.skipped],
     }
     Path(path).write_text(json.dumps(record, indent=2))
 

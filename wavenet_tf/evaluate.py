@@ -1,6 +1,6 @@
 """`wavenet evaluate`: bits per sample over every position with a full receptive field.
 
-The core is NumPy: an engine is any function from a chunk of classes (plus conditioning)
+The core is NumPy (this module never imports TensorFlow): an engine is any function from a chunk of classes (plus conditioning)
 to logits, so the Keras engine here and the ONNX / step engines of a bundle are measured
 by the same code. The unigram baseline — the entropy of the audio's class histogram —
 is printed beside the result: a model that does not beat it has learned no context.
@@ -14,10 +14,16 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from serving.mu_law import mu_law_encode
-from wavenet_tf.metrics import unigram_bits
 
 # logits_fn(classes (1, T) int32, global_id (1,) | None, mel (1, T // hop, n_mels) | None) -> (1, T, Q)
 LogitsFn = Callable[[np.ndarray, np.ndarray | None, np.ndarray | None], np.ndarray]
+
+
+def unigram_bits(classes: np.ndarray, quantization_channels: int = 256) -> float:
+    """Entropy in bits of the class histogram: the cost of ignoring all context."""
+    counts = np.bincount(np.asarray(classes).ravel(), minlength=quantization_channels).astype(np.float64)
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log2(p)).sum())
 
 
 def log_softmax_bits(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -87,6 +93,39 @@ def evaluate_tracks(
         "num_samples": int(predicted.size),
         "num_files": len(tracks),
     }
+
+
+def onnx_logits_fn(bundle) -> LogitsFn:
+    """An engine over a bundle's full-sequence ``wavenet.onnx`` (onnxruntime, no TensorFlow)."""
+    from serving.onnx_step import make_session
+
+    session = make_session(str(bundle.file("wavenet.onnx")), threads=2)
+
+    def logits_fn(classes, global_id, mel):
+        feeds = {"audio": classes.astype(np.int32)}
+        if global_id is not None:
+            feeds["global_id"] = global_id.astype(np.int32)
+        if mel is not None:
+            feeds["mel"] = mel.astype(np.float32)
+        return session.run(["logits"], feeds)[0]
+
+    return logits_fn
+
+
+def step_logits_fn(bundle) -> LogitsFn:
+    """An engine that drives ``step.onnx`` one sample at a time (teacher forcing), no TensorFlow."""
+    from serving.onnx_step import OnnxStep, make_session
+    from serving.step_generator import StepGenerator
+
+    step = OnnxStep(bundle.file("step.onnx"), bundle.card)
+    cond = make_session(str(bundle.file("cond.onnx"))) if bundle.local_conditioning else None
+
+    def logits_fn(classes, global_id, mel):
+        local = None if mel is None else cond.run(None, {"mel": mel.astype(np.float32)})[0]
+        generator = StepGenerator(step, classes.shape[0], global_id)
+        return generator.teacher_forced_logits(classes.astype(np.int64), local)
+
+    return logits_fn
 
 
 def keras_logits_fn(model) -> LogitsFn:

@@ -1,0 +1,228 @@
+"""`wavenet export RUN --out BUNDLE`: everything a deployment needs, verified.
+
+    model.json      the model card: format version, audio and model settings, receptive
+                    field, conditioning, training summary, every graph's inputs and
+                    outputs, the step's delays and offsets, and each file's SHA-256
+    saved_model/    TF SavedModel: `serve` (full sequence -> logits) and `step` signatures
+    wavenet.onnx    full sequence -> logits and layer inputs (dynamic batch and time), tf2onnx
+    step.onnx       one time step for B streams, state in and out (export.step_graph)
+    cond.onnx       mel frames -> per-layer conditioning at the sample rate (local conditioning)
+
+ONNX ``metadata_props`` repeat the card (without the checksums, which cover those files).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import tensorflow as tf
+
+from export.step_graph import build_step_graph, residual_offsets
+from export.tf_step import make_tf_step
+from serving.bundle import BUNDLE_FORMAT_VERSION, file_digest
+from wavenet_tf.config import DataConfig
+from wavenet_tf.model import WaveNet
+from wavenet_tf.step_weights import extract_step_weights
+from wavenet_tf.train import load_run_config, load_run_model, read_json
+
+
+class ExportError(ValueError):
+    """Export cannot proceed or a parity check failed; the message says which and by how much."""
+
+
+PARITY_TOLERANCE = 1e-4
+
+
+def graph_contract(model_card: dict[str, Any]) -> dict[str, Any]:
+    """The names, shapes and meaning of every input and output of each graph."""
+    c = model_card
+    L, R, G, Q = len(c["dilations"]), c["residual_channels"], c["gate_channels"], c["quantization_channels"]
+    k, k0 = c["kernel_size"], c["initial_kernel_size"]
+    gc, lc = c["conditioning"]["global"], c["conditioning"]["local"]
+    full_inputs = [{"name": "audio", "dtype": "int32", "shape": ["batch", "time"], "meaning": "mu-law classes"}]
+    step_inputs = [
+        {"name": "input_taps", "dtype": "int64", "shape": ["batch", k0],
+         "meaning": f"classes at t-{k0 - 1}..t; {Q} means before the start"},
+        {"name": "past", "dtype": "float32", "shape": [L, 1, "batch", (k - 1) * R],
+         "meaning": "each layer's stored inputs at its past taps; tap j (delay (k-1-j)*dilation) at [..., j*R:(j+1)*R]"},
+    ]
+    if gc:
+        full_inputs.append({"name": "global_id", "dtype": "int32", "shape": ["batch"], "meaning": "global class id"})
+        step_inputs.append({"name": "global_id", "dtype": "int64", "shape": ["batch"], "meaning": "global class id"})
+    if lc:
+        full_inputs.append({"name": "mel", "dtype": "float32", "shape": ["batch", "time / hop_length", lc["n_mels"]],
+                            "meaning": "log-mel frames; frame k conditions samples [k*hop, (k+1)*hop)"})
+        step_inputs.append({"name": "conditioning", "dtype": "float32", "shape": [L, 2, "batch", G],
+                            "meaning": "this step's per-layer filter/gate terms from cond.onnx"})
+    graphs = {
+        "wavenet.onnx": {
+            "inputs": full_inputs,
+            "outputs": [
+                {"name": "logits", "dtype": "float32", "shape": ["batch", "time", Q],
+                 "meaning": "logits of sample t+1 given samples <= t"},
+                {"name": "layer_inputs", "dtype": "float32", "shape": ["batch", "time", L * R],
+                 "meaning": "each layer's input (layer l at [..., l*R:(l+1)*R]) minus step.residual_offsets: "
+                            "what the step's ring buffer stores"},
+            ],
+        },
+        "step.onnx": {
+            "inputs": step_inputs,
+            "outputs": [
+                {"name": "logits", "dtype": "float32", "shape": ["batch", Q], "meaning": "logits of sample t+1"},
+                {"name": "layer_inputs", "dtype": "float32", "shape": [f"{L}*batch", R],
+                 "meaning": "layer inputs of time t (minus step.residual_offsets) for the ring buffer"},
+            ],
+        },
+    }
+    if lc:
+        graphs["cond.onnx"] = {
+            "inputs": [{"name": "mel", "dtype": "float32", "shape": ["batch", "frames", lc["n_mels"]], "meaning": "log-mel frames"}],
+            "outputs": [{"name": "conditioning", "dtype": "float32", "shape": ["batch", "frames*hop_length", L, 2 * G],
+                         "meaning": "per-layer conditioning at the sample rate"}],
+        }
+    return graphs
+
+
+def build_card(run: Path, model: WaveNet, weights: dict[str, np.ndarray], opset: int) -> dict[str, Any]:
+    config, data, _, record = load_run_config(run)
+    state = read_json(run / "state.json") if (run / "state.json").is_file() else {}
+    history = state.get("history") or []
+    last = history[-1] if history else {}
+    local = None
+    if config.local_conditioning_channels:
+        local = {"n_mels": config.local_conditioning_channels, "hop_length": config.hop_length,
+                 "upsample_scales": list(config.upsample_scales), "n_fft": data.n_fft, "fmin": data.fmin,
+                 "fmax": data.fmax or config.sample_rate / 2}
+    card = {
+        "format_version": BUNDLE_FORMAT_VERSION,
+        "producer": "wavenet-tf",
+        "sample_rate": config.sample_rate,
+        "quantization_channels": config.quantization_channels,
+        "mu": config.mu,
+        "dilations": list(config.all_dilations),
+        "kernel_size": config.kernel_size,
+        "initial_kernel_size": config.initial_kernel_size,
+        "residual_channels": config.residual_channels,
+        "gate_channels": config.gate_channels,
+        "skip_channels": config.skip_channels,
+        "receptive_field": config.receptive_field,
+        "receptive_field_ms": round(config.receptive_field_ms, 3),
+        "model_config": config.to_dict(),
+        "conditioning": {
+            "global": {"classes": config.global_conditioning_classes, "names": record.get("labels", [])}
+            if config.global_conditioning_classes else None,
+            "local": local,
+        },
+        "training": {
+            "data_seconds": record.get("data_summary", {}).get("total_seconds"),
+            "epochs": state.get("epoch"), "steps": state.get("step"),
+            "val_bits_per_sample": last.get("val_bits_per_sample"),
+            "train_bits_per_sample": last.get("bits_per_sample"),
+        },
+        "step": {"delays": weights["delays"].tolist(), "residual_offsets": residual_offsets(weights).tolist()},
+        "opset": opset,
+    }
+    card["graphs"] = graph_contract(card)
+    return card
+
+
+def _metadata(card: dict[str, Any]) -> dict[str, str]:
+    return {"model_card": json.dumps(card), "format_version": str(card["format_version"]),
+            "sample_rate": str(card["sample_rate"]), "receptive_field": str(card["receptive_field"])}
+
+
+def _prime_model(model: WaveNet, offsets: np.ndarray) -> tf.function:
+    """Full sequence -> (logits, every layer's input minus its residual offset)."""
+    import keras
+
+    blocks = model.residual_blocks
+    inner = keras.Model(model.inputs, [model.output] + [block.input[0] for block in blocks])
+    shift = np.asarray(offsets, np.float32).reshape(-1)
+
+    def run(inputs):
+        # Constants are made inside the traced function: a captured tensor would become a
+        # graph input. Layers are concatenated on the channel axis, (B, T, L·R): tf2onnx's
+        # transpose optimizer mis-converts a rank-4 stack of them.
+        outputs = inner(inputs, training=False)
+        return {"logits": outputs[0], "layer_inputs": tf.concat(outputs[1:], axis=-1) - tf.constant(shift)}
+
+    return run
+
+
+def _full_signature(config) -> dict[str, tf.TensorSpec]:
+    spec = {"audio": tf.TensorSpec((None, None), tf.int32, name="audio")}
+    if config.global_conditioning_classes:
+        spec["global_id"] = tf.TensorSpec((None,), tf.int32, name="global_id")
+    if config.local_conditioning_channels:
+        spec["mel"] = tf.TensorSpec((None, None, config.local_conditioning_channels), tf.float32, name="mel")
+    return spec
+
+
+def _convert(fn, signature, path: Path, opset: int, metadata: dict[str, str]) -> None:
+    import tf2onnx
+
+    model_proto, _ = tf2onnx.convert.from_function(tf.function(fn), input_signature=signature, opset=opset)
+    for key, value in metadata.items():
+        model_proto.metadata_props.append(onnx.StringStringEntryProto(key=key, value=value))
+    onnx.save(model_proto, str(path))
+
+
+def export_run(run: str | Path, out: str | Path, opset: int = 17, verify: bool = False,
+               log=print) -> dict[str, Any]:
+    """Export the best model of ``run`` into the bundle folder ``out``; returns the card."""
+    run, out = Path(run), Path(out)
+    model = load_run_model(run)
+    config = model.model_config
+    weights = extract_step_weights(model)
+    card = build_card(run, model, weights, opset)
+    metadata = _metadata(card)
+    staging = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out.parent if out.parent.exists() else None))
+    try:
+        started = time.perf_counter()
+        prime = _prime_model(model, residual_offsets(weights))
+        full_spec = _full_signature(config)
+        _convert(lambda inputs: prime(inputs), [full_spec], staging / "wavenet.onnx", opset, metadata)
+        onnx.save(build_step_graph(weights, bool(config.local_conditioning_channels), opset, metadata),
+                  str(staging / "step.onnx"))
+        if config.local_conditioning_channels:
+            local_kernels = weights["local_kernels"]
+            cond = lambda mel: {"conditioning": tf.einsum("btc,lcg->btlg", model.upsample_network(mel),
+                                                          tf.constant(local_kernels))}
+            _convert(cond, [tf.TensorSpec((None, None, config.local_conditioning_channels), tf.float32, name="mel")],
+                     staging / "cond.onnx", opset, metadata)
+        _save_saved_model(model, weights, full_spec, staging / "saved_model")
+        files = sorted(p.name for p in staging.iterdir())
+        card["files"] = {name: file_digest(staging / name) for name in files}
+        (staging / "model.json").write_text(json.dumps(card, indent=2) + "\n")
+        log(f"exported {run} -> {out} in {time.perf_counter() - started:.1f} s: {', '.join(files + ['model.json'])}")
+        if verify:
+            from export.verify import verify_bundle
+
+            verify_bundle(staging, model, log=log)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return card
+
+
+def _save_saved_model(model: WaveNet, weights, full_spec, path: Path) -> None:
+    module = make_tf_step(weights, bool(model.model_config.local_conditioning_channels))
+    module.wavenet = model
+
+    @tf.function(input_signature=[full_spec])
+    def serve(inputs):
+        return {"logits": model(inputs, training=False)}
+
+    module.serve = serve
+    tf.saved_model.save(module, str(path), signatures={"serve": serve, "step": module.step})

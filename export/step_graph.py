@@ -1,0 +1,136 @@
+"""Build ``step.onnx``: one WaveNet time step for B streams, with the state passed explicitly.
+
+The graph is written node by node (onnx.helper) from the arrays that
+`wavenet_tf.step_weights` reads out of the trained Keras layers, in the shape that makes
+onnxruntime fast: its cost is ~1 µs per node for tensors this small, not arithmetic
+(DESIGN.md), so the graph has about four nodes per layer:
+
+    h0       = ReduceSum(Gather(tables, taps + tap offsets))  (the first conv's bias in the last table)
+    pre      = MatMul(past (L, 1, B, (k-1)R), W_past (L, 2, (k-1)R, G)) + bias [+ conditioning]
+               -> Reshape (2L·B, G) -> Split into filter_l, gate_l     (all layers at once)
+    layer l:   z_l = FusedGemm(h_l, Wf_l, C=filter_l, tanh) * FusedGemm(h_l, Wg_l, C=gate_l, sigmoid)
+               h_{l+1} = Gemm(z_l, Wr_l, C=h_l)                         (4 nodes)
+    skip     = Gemm(Concat(z_0 .. z_{L-1}), W_skip) -> Relu -> Gemm -> Relu -> Gemm -> logits
+
+Residual biases are folded: the graph carries ``h̃_l = h_l − c_l`` with
+``c_l = Σ_{m<l} residual_bias_m`` (a constant), and adds ``c_l @ W`` to layer l's gate
+bias instead, saving an Add per layer. The ring buffer therefore stores ``h̃`` — the
+``layer_inputs`` output — and a prime computed by the full-sequence graph must subtract
+``c`` (``residual_offsets`` in the model card; `serving` does it).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+STEP_INPUTS = ("input_taps", "past", "global_id", "conditioning")
+STEP_OUTPUTS = ("logits", "layer_inputs")
+
+
+def residual_offsets(weights: Mapping[str, np.ndarray]) -> np.ndarray:
+    """``c`` ``(L, R)``: the residual biases accumulated before each layer (see module docstring)."""
+    num_layers = weights["current_kernels"].shape[0]
+    residual = weights["residual_bias"]
+    offsets = np.zeros((num_layers, residual.shape[1]), np.float32)
+    offsets[1:] = np.cumsum(residual, axis=0)[: num_layers - 1]
+    return offsets
+
+
+def build_step_graph(weights: Mapping[str, np.ndarray], local_conditioning: bool = False, opset: int = 17,
+                     metadata: Mapping[str, str] | None = None) -> onnx.ModelProto:
+    """The step graph. Inputs and outputs (B dynamic)::
+
+        input_taps    int64   (B, K0)           classes at t-K0+1 .. t; Q means "before the start"
+        past          float32 (L, 1, B, (k-1)·R) each layer's stored inputs at its past taps,
+                                                 tap j (delay (k-1-j)·d_l) at [..., j·R:(j+1)·R]
+        global_id     int64   (B,)              each stream's class (globally conditioned models)
+        conditioning  float32 (L, 2, B, G)       this step's filter/gate terms from cond.onnx
+                                                 (locally conditioned models)
+        logits        float32 (B, Q)            the next sample's distribution
+        layer_inputs  float32 (L·B, R)          what the ring buffer stores for time t
+    """
+    w = {k: np.asarray(v) for k, v in weights.items()}
+    num_layers, num_taps, r, two_g = w["past_kernels"].shape
+    g = two_g // 2
+    q = w["logits_bias"].shape[0]
+    offsets = residual_offsets(w)
+    inits, nodes = [], []
+
+    def const(name, value, dtype=np.float32):
+        inits.append(numpy_helper.from_array(np.ascontiguousarray(np.asarray(value, dtype)), name))
+        return name
+
+    def node(op, inputs, outputs, **attrs):
+        nodes.append(helper.make_node(op, inputs, outputs, **attrs))
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    # Input taps: the per-tap lookup tables stacked into one, so the taps are one Gather at
+    # offset indices and a sum; the first conv's bias rides on the current tap's table.
+    tables = w["input_tables"].copy()
+    num_input_taps, rows = tables.shape[0], tables.shape[1]
+    tables[-1, :q] += w["input_bias"]
+    index = node("Add", ["input_taps", const("tap_offsets", np.arange(num_input_taps) * rows, np.int64)], ["tap_rows"])
+    looked_up = node("Gather", [const("input_tables", tables.reshape(-1, r)), index], ["tap_embeddings"], axis=0)
+    h = node("ReduceSum", [looked_up, const("tap_axis", [1], np.int64)], ["h_0"], keepdims=0)
+
+    # Every layer's past taps at once: (L, 1, B, KR) @ (L, 2, KR, G) -> (L, 2, B, G).
+    past_w = w["past_kernels"].reshape(num_layers, num_taps * r, 2, g).transpose(0, 2, 1, 3)
+    # Gate bias, plus the folded residual offsets through both the past and current taps.
+    bias = w["gate_bias"] + np.einsum("lr,lkrg->lg", offsets, w["past_kernels"]) \
+        + np.einsum("lr,lrg->lg", offsets, w["current_kernels"])
+    pre = node("MatMul", ["past", const("past_kernels", past_w)], ["past_products"])
+    pre = node("Add", [pre, const("gate_bias", bias.reshape(num_layers, 2, 1, g))], ["pre_biased"])
+    global_conditioning = "global_tables" in w
+    if global_conditioning:
+        # (L, C, 2G) -> (L, 2, C, G): a Gather on axis 2 lands in pre's layout directly.
+        table = w["global_tables"].reshape(num_layers, -1, 2, g).transpose(0, 2, 1, 3)
+        term = node("Gather", [const("global_tables", table), "global_id"], ["global_terms"], axis=2)
+        pre = node("Add", [pre, term], ["pre_global"])
+    if local_conditioning:
+        pre = node("Add", [pre, "conditioning"], ["pre_conditioned"])
+    pre = node("Reshape", [pre, const("pre_shape", [-1, g], np.int64)], ["pre_flat"])
+    halves = node("Split", [pre], [f"{kind}_{l}" for l in range(num_layers) for kind in ("filter", "gate")], axis=0)
+
+    gates, stored = [], []
+    for l in range(num_layers):
+        stored.append(h)
+        wc = w["current_kernels"][l]
+        f = node("Gemm", [h, const(f"filter_kernel_{l}", wc[:, :g]), halves[2 * l]], [f"filter_pre_{l}"])
+        f = node("Tanh", [f], [f"filter_{l}_act"])
+        s = node("Gemm", [h, const(f"gate_kernel_{l}", wc[:, g:]), halves[2 * l + 1]], [f"gate_pre_{l}"])
+        s = node("Sigmoid", [s], [f"gate_{l}_act"])
+        z = node("Mul", [f, s], [f"z_{l}"])
+        gates.append(z)
+        if l < num_layers - 1:
+            h = node("Gemm", [z, const(f"residual_kernel_{l}", w["residual_kernels"][l]), h], [f"h_{l + 1}"])
+    node("Concat", stored, ["layer_inputs"], axis=0)
+    skip = node("Concat", gates, ["gates"], axis=1) if num_layers > 1 else gates[0]
+    skip_matrix = w["skip_kernels"].reshape(num_layers * g, -1)
+    skip = node("Gemm", [skip, const("skip_kernel", skip_matrix), const("skip_bias", w["skip_bias"])], ["skip"])
+    hidden = node("Relu", [skip], ["skip_relu"])
+    hidden = node("Gemm", [hidden, const("head_kernel", w["head_kernel"]), const("head_bias", w["head_bias"])], ["head"])
+    hidden = node("Relu", [hidden], ["head_relu"])
+    node("Gemm", [hidden, const("logits_kernel", w["logits_kernel"]), const("logits_bias", w["logits_bias"])], ["logits"])
+
+    inputs = [
+        helper.make_tensor_value_info("input_taps", TensorProto.INT64, ["batch", num_input_taps]),
+        helper.make_tensor_value_info("past", TensorProto.FLOAT, [num_layers, 1, "batch", num_taps * r]),
+    ]
+    if global_conditioning:
+        inputs.append(helper.make_tensor_value_info("global_id", TensorProto.INT64, ["batch"]))
+    if local_conditioning:
+        inputs.append(helper.make_tensor_value_info("conditioning", TensorProto.FLOAT, [num_layers, 2, "batch", g]))
+    outputs = [
+        helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", q]),
+        helper.make_tensor_value_info("layer_inputs", TensorProto.FLOAT, ["layers_x_batch", r]),
+    ]
+    graph = helper.make_graph(nodes, "wavenet_step", inputs, outputs, initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="wavenet-tf")
+    for key, value in (metadata or {}).items():
+        model.metadata_props.append(onnx.StringStringEntryProto(key=key, value=value))
+    onnx.checker.check_model(model)
+    return model

@@ -1,0 +1,127 @@
+"""Parity of a bundle with the Keras model it came from; hard failure, figures printed.
+
+- Keras vs SavedModel `serve` vs ``wavenet.onnx`` logits, several lengths and batch sizes.
+- ``step.onnx`` driven one sample at a time (teacher forcing) over 2 × receptive field + a
+  margin vs the Keras full-sequence logits; the SavedModel `step` signature the same way.
+- ``step.onnx``'s node count after onnxruntime's graph optimizations.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import tensorflow as tf
+
+from serving.bundle import load_bundle
+from serving.onnx_step import OnnxStep, make_session
+from serving.step_generator import StepGenerator
+from wavenet_tf.model import WaveNet
+
+TOLERANCE = 1e-4
+
+
+class ParityError(AssertionError):
+    """An engine disagrees with the Keras model by more than the tolerance."""
+
+
+def optimized_node_count(path: str | Path) -> int:
+    """Nodes left in a graph after onnxruntime's full optimization (what a step pays for)."""
+    import onnx
+
+    with tempfile.TemporaryDirectory() as folder:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.optimized_model_filepath = str(Path(folder) / "optimized.onnx")
+        options.intra_op_num_threads = 1
+        options.log_severity_level = 3  # it warns that the saved graph is tuned to this CPU: we only count
+        ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return len(onnx.load(options.optimized_model_filepath).graph.node)
+
+
+def _random_inputs(model: WaveNet, batch: int, length: int, rng) -> dict[str, np.ndarray]:
+    c = model.model_config
+    inputs = {"audio": rng.integers(0, c.quantization_channels, (batch, length)).astype(np.int32)}
+    if c.global_conditioning_classes:
+        inputs["global_id"] = rng.integers(0, c.global_conditioning_classes, batch).astype(np.int32)
+    if c.local_conditioning_channels:
+        inputs["mel"] = rng.normal(size=(batch, length // c.hop_length, c.local_conditioning_channels)).astype(np.float32)
+    return inputs
+
+
+def _check(name: str, difference: float, log) -> float:
+    log(f"  {name:<48} max |Δ logits| = {difference:.2e}")
+    if not difference <= TOLERANCE:
+        raise ParityError(f"{name}: logits differ by {difference:.3e} > {TOLERANCE:g}")
+    return difference
+
+
+def verify_bundle(path: str | Path, model: WaveNet, seed: int = 0, log=print) -> dict[str, Any]:
+    bundle = load_bundle(path)
+    c = model.model_config
+    r, hop = c.receptive_field, c.hop_length
+    rng = np.random.default_rng(seed)
+    report: dict[str, Any] = {}
+    log(f"verifying {path} (tolerance {TOLERANCE:g})")
+
+    full = make_session(str(bundle.file("wavenet.onnx")), threads=2)
+    served = tf.saved_model.load(str(bundle.file("saved_model")))
+    worst_onnx = worst_saved = 0.0
+    for batch, length in ((1, r + 7), (3, 2 * r + 33), (2, 64)):
+        length = max(hop, (length // hop) * hop)
+        inputs = _random_inputs(model, batch, length, rng)
+        expected = np.asarray(model(inputs, training=False))
+        onnx_logits = full.run(["logits"], {k: v for k, v in inputs.items()})[0]
+        saved = served.signatures["serve"](**{k: tf.constant(v) for k, v in inputs.items()})["logits"].numpy()
+        worst_onnx = max(worst_onnx, float(np.abs(onnx_logits - expected).max()))
+        worst_saved = max(worst_saved, float(np.abs(saved - expected).max()))
+    report["wavenet_onnx"] = _check("Keras vs wavenet.onnx (3 lengths, batch 1-3)", worst_onnx, log)
+    report["saved_model_serve"] = _check("Keras vs SavedModel serve (3 lengths, batch 1-3)", worst_saved, log)
+
+    # Teacher forcing: the step graph, one sample at a time, against the full forward pass.
+    length = ((2 * r + 50) // hop + 1) * hop
+    inputs = _random_inputs(model, 2, length, rng)
+    expected = np.asarray(model(inputs, training=False))
+    global_ids = inputs.get("global_id")
+    local = None
+    if c.local_conditioning_channels:
+        cond = make_session(str(bundle.file("cond.onnx")))
+        local = cond.run(None, {"mel": inputs["mel"]})[0]
+    step = OnnxStep(bundle.file("step.onnx"), bundle.card)
+    got = StepGenerator(step, 2, global_ids).teacher_forced_logits(inputs["audio"], local)
+    report["step_onnx"] = _check(f"Keras vs step.onnx, teacher forcing {length} steps", float(np.abs(got - expected).max()), log)
+
+    tf_step = served.step
+    tf_runner = _TFStep(tf_step, step)
+    # 600 steps reach every tap of the first stack; the 2 × R check above is the contract.
+    short = min(length, 600)
+    got = StepGenerator(tf_runner, 2, global_ids).teacher_forced_logits(
+        inputs["audio"][:, :short], None if local is None else local[:, :short])
+    report["saved_model_step"] = _check(f"Keras vs SavedModel step, teacher forcing {short} steps",
+                                        float(np.abs(got - expected[:, :short]).max()), log)
+    report["step_nodes"] = optimized_node_count(bundle.file("step.onnx"))
+    log(f"  step.onnx: {report['step_nodes']} nodes after onnxruntime optimization ({len(c.all_dilations)} layers)")
+    return report
+
+
+class _TFStep:
+    """The SavedModel's `step` signature behind the StepGenerator interface (NumPy layouts, Keras state)."""
+
+    def __init__(self, fn, like: OnnxStep):
+        self.fn = fn
+        self.delays, self.residual_channels = like.delays, like.residual_channels
+        self.quantization_channels, self.input_taps = like.quantization_channels, like.input_taps
+        self.gate_channels, self.num_layers = like.gate_channels, like.num_layers
+
+    def step(self, input_taps, past, global_ids=None, local=None):
+        batch = input_taps.shape[0]
+        out = self.fn(
+            input_taps=tf.constant(input_taps, tf.int64), past=tf.constant(past, tf.float32),
+            global_id=tf.constant(np.zeros(batch, np.int64) if global_ids is None else global_ids, tf.int64),
+            local=tf.constant(np.zeros((batch, self.num_layers, 2 * self.gate_channels), np.float32)
+                              if local is None else local, tf.float32),
+        )
+        return out["logits"].numpy(), out["layer_inputs"].numpy()

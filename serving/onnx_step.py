@@ -1,0 +1,63 @@
+"""``step.onnx`` on onnxruntime, behind the same interface as `serving.numpy_step.NumpyStep`."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+
+
+def make_session(path: str, threads: int = 1) -> ort.InferenceSession:
+    """A CPU session with explicit thread counts.
+
+    One intra-op thread beats two for a single stream on this kind of graph (many tiny
+    nodes; DESIGN.md), and sessions never spin up inter-op threads of their own.
+    """
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+class OnnxStep:
+    """``step(input_taps, past, global_ids, local) -> (logits, layer_inputs)`` on ``step.onnx``.
+
+    Takes and returns the NumPy reference layouts (``past`` ``(L, k-1, B, R)``, ``local``
+    ``(B, L, 2G)``, ``layer_inputs`` ``(L, B, R)``) and converts them to the graph's. The
+    stored layer inputs are offset by the model card's ``residual_offsets`` (see
+    `export.step_graph`); only a prime computed by the full-sequence graph needs to know.
+
+    Args:
+        path: the ``step.onnx`` file.
+        card: the bundle's model card (``model.json``) as a dict.
+        threads: onnxruntime intra-op threads.
+    """
+
+    def __init__(self, path: str, card: dict, threads: int = 1):
+        self.session = make_session(str(path), threads)
+        step = card["step"]
+        self.delays = np.asarray(step["delays"], np.int64)
+        self.num_layers = self.delays.shape[0]
+        self.residual_channels = card["residual_channels"]
+        self.gate_channels = card["gate_channels"]
+        self.quantization_channels = card["quantization_channels"]
+        self.input_taps = card["initial_kernel_size"]
+        self.residual_offsets = np.asarray(step["residual_offsets"], np.float32)
+        # Before the start every layer input is 0, which this graph stores as -offset.
+        self.padding = -self.residual_offsets
+        self.input_names = {i.name for i in self.session.get_inputs()}
+
+    def step(self, input_taps, past, global_ids=None, local=None):
+        num_layers, num_taps, batch, r = past.shape
+        feeds = {
+            "input_taps": np.ascontiguousarray(input_taps, np.int64),
+            "past": np.ascontiguousarray(np.transpose(past, (0, 2, 1, 3))).reshape(num_layers, 1, batch, num_taps * r),
+        }
+        if "global_id" in self.input_names:
+            feeds["global_id"] = np.asarray(global_ids, np.int64)
+        if "conditioning" in self.input_names:
+            g = self.gate_channels
+            feeds["conditioning"] = np.ascontiguousarray(
+                np.transpose(np.asarray(local, np.float32).reshape(batch, num_layers, 2, g), (1, 2, 0, 3)))
+        logits, layer_inputs = self.session.run(None, feeds)
+        return logits, layer_inputs.reshape(num_layers, batch, r)

@@ -1,0 +1,78 @@
+"""Drive any incremental step (NumPy or onnxruntime) over B streams: teacher forcing and sampling."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from serving.mu_law import mu_law_encode
+from serving.ring_buffer import RingBuffer
+from serving.sampling import sample_classes
+
+
+class StepGenerator:
+    """Streams of samples from a step object (`serving.numpy_step.NumpyStep`, `serving.onnx_step.OnnxStep`).
+
+    The step object provides ``step(input_taps, past, global_ids, local) -> (logits,
+    layer_inputs)`` and the attributes ``delays``, ``residual_channels``,
+    ``quantization_channels`` and ``input_taps`` (and optionally ``padding``, what its
+    stored layer inputs are before the start). The generator owns the state: the ring
+    buffer, the last input classes, and the time index; `reset` clears it.
+
+    Args:
+        step: the step object.
+        batch: number of independent streams.
+        global_ids: each stream's global class id, for globally conditioned models.
+    """
+
+    def __init__(self, step, batch: int = 1, global_ids: np.ndarray | None = None):
+        self.step_fn = step
+        self.batch = batch
+        self.global_ids = None if global_ids is None else np.asarray(global_ids, np.int64).reshape(batch)
+        self.ring = RingBuffer(step.delays, batch, step.residual_channels, getattr(step, "padding", None))
+        self.history = np.full((batch, step.input_taps), step.quantization_channels, np.int64)
+        self.t = 0
+
+    def reset(self) -> None:
+        self.ring.reset()
+        self.history[:] = self.step_fn.quantization_channels
+        self.t = 0
+
+    def advance(self, classes: np.ndarray, local: np.ndarray | None = None) -> np.ndarray:
+        """Feed each stream's class at time t; return the logits ``(B, Q)`` for time t + 1.
+
+        ``local`` is this step's per-layer local conditioning ``(B, L, 2G)``, if any.
+        """
+        self.history[:, :-1] = self.history[:, 1:]
+        self.history[:, -1] = classes
+        logits, layer_inputs = self.step_fn.step(self.history, self.ring.past(self.t), self.global_ids, local)
+        self.ring.write(self.t, layer_inputs)
+        self.t += 1
+        return logits
+
+    def teacher_forced_logits(self, classes: np.ndarray, local: np.ndarray | None = None) -> np.ndarray:
+        """Logits ``(B, T, Q)`` for a whole class sequence ``(B, T)``, one step per sample."""
+        out = [self.advance(classes[:, t], None if local is None else local[:, t]) for t in range(classes.shape[1])]
+        return np.stack(out, axis=1)
+
+    def generate(self, num_samples: int, uniforms: np.ndarray, temperature: float = 1.0,
+                 prime_classes: np.ndarray | None = None, local: np.ndarray | None = None) -> np.ndarray:
+        """Sample ``(B, num_samples)`` classes after an optional prime, one uniform per sample.
+
+        The prime is fed step by step (teacher forcing); ``local`` covers prime and output,
+        ``(B, P + num_samples, L, 2G)``.
+        """
+        q = self.step_fn.quantization_channels
+        if prime_classes is None:
+            prime_classes = np.full((self.batch, 1), mu_law_encode(np.zeros(1), q)[0])
+        term = (lambda t: None) if local is None else (lambda t: local[:, t])
+        for t in range(prime_classes.shape[1] - 1):
+            self.advance(prime_classes[:, t], term(t))
+        position = prime_classes.shape[1] - 1
+        current = prime_classes[:, -1]
+        out = np.empty((self.batch, num_samples), np.int32)
+        for i in range(num_samples):
+            logits = self.advance(current, term(position))
+            current = sample_classes(logits, temperature, uniforms[:, i])
+            out[:, i] = current
+            position += 1
+        return out

@@ -1,0 +1,166 @@
+"""Export: every graph agrees with the Keras model; bundles load, or are refused clearly."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from export.bundle import export_run
+from export.verify import verify_bundle
+from serving.bundle import BundleError, load_bundle
+from wavenet_tf.cli import main
+from wavenet_tf.config import DataConfig, TrainConfig
+from wavenet_tf.model import WaveNet
+from wavenet_tf.presets import get_preset
+from wavenet_tf.train import write_json
+
+NARROW = dict(residual_channels=8, gate_channels=8, skip_channels=16, quantization_channels=64)
+
+
+def make_run(folder: Path, config, labels=(), seed=0) -> WaveNet:
+    """A run directory holding an untrained model with livelier weights than Keras' init."""
+    model = WaveNet.from_model_config(config)
+    rng = np.random.default_rng(seed)
+    for weight in model.weights:
+        weight.assign(rng.normal(0.0, 0.25, weight.shape).astype(np.float32))
+    folder.mkdir(parents=True)
+    write_json(folder / "config.json", {
+        "format_version": 1, "model": config.to_dict(), "data": DataConfig().to_dict(),
+        "train": TrainConfig().to_dict(), "data_source": "none", "labels": list(labels),
+    })
+    model.save(folder / "model_best.keras")
+    return model
+
+
+@pytest.mark.parametrize(
+    "preset, overrides",
+    [
+        ("tiny", {}),
+        ("small", NARROW),
+        ("ibab", NARROW),
+        ("tiny", dict(global_conditioning_classes=3)),
+        ("vocoder", dict(NARROW, dilations=(1, 2, 4, 8), num_stacks=2, local_conditioning_channels=6,
+                         upsample_scales=(2, 4))),
+        ("tiny", dict(NARROW, input_encoding="embedding", initial_kernel_size=3, global_conditioning_classes=2,
+                      local_conditioning_channels=3, upsample_scales=(4,))),
+    ],
+    ids=["tiny", "small-structure", "ibab-structure", "global", "vocoder-local", "embedding-both"],
+)
+def test_export_verifies_every_graph(tmp_path, preset, overrides):
+    config = get_preset(preset, **overrides)
+    labels = [f"class{i}" for i in range(config.global_conditioning_classes)]
+    model = make_run(tmp_path / "run", config, labels)
+    lines = []
+    card = export_run(tmp_path / "run", tmp_path / "bundle", verify=False, log=lines.append)
+    report = verify_bundle(tmp_path / "bundle", model, log=lines.append)
+    for key in ("wavenet_onnx", "saved_model_serve", "step_onnx", "saved_model_step"):
+        assert report[key] <= 1e-4, (key, report[key])
+    assert any("teacher forcing" in line for line in lines)  # figures are printed
+    # Node count: about four per layer plus a fixed head (DESIGN.md: count nodes).
+    assert report["step_nodes"] <= 4 * config.num_layers + 16
+    bundle = load_bundle(tmp_path / "bundle")
+    assert card["receptive_field"] == config.receptive_field
+    assert set(card["files"]) >= {"wavenet.onnx", "step.onnx", "saved_model"}
+    assert ("cond.onnx" in card["files"]) == bool(config.local_conditioning_channels)
+    if labels:
+        assert bundle.card["conditioning"]["global"]["names"] == labels
+
+
+def test_model_card_and_onnx_metadata(tmp_path):
+    import onnx
+
+    make_run(tmp_path / "run", get_preset("tiny"))
+    card = export_run(tmp_path / "run", tmp_path / "bundle", log=lambda *_: None)
+    on_disk = json.loads((tmp_path / "bundle" / "model.json").read_text())
+    assert on_disk == card
+    for key in ("format_version", "sample_rate", "quantization_channels", "mu", "dilations", "kernel_size",
+                "residual_channels", "gate_channels", "skip_channels", "receptive_field", "conditioning",
+                "training", "graphs", "step", "files"):
+        assert key in card, key
+    assert [i["name"] for i in card["graphs"]["step.onnx"]["inputs"]] == ["input_taps", "past"]
+    for name in ("wavenet.onnx", "step.onnx"):
+        props = {p.key: p.value for p in onnx.load(tmp_path / "bundle" / name).metadata_props}
+        assert json.loads(props["model_card"])["receptive_field"] == 129
+
+
+def test_evaluate_engines_agree(tmp_path, builtin_folder, capsys):
+    make_run(tmp_path / "run", get_preset("tiny", residual_channels=8, gate_channels=8, skip_channels=16))
+    assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "bundle")]) == 0
+    results = {}
+    for target, engine in ((tmp_path / "run", "keras"), (tmp_path / "bundle", "onnx"), (tmp_path / "bundle", "step")):
+        capsys.readouterr()
+        assert main(["evaluate", str(target), str(builtin_folder), "--engine", engine, "--json",
+                     "--cache-dir", str(tmp_path / "cache")]) == 0
+        results[engine] = json.loads(capsys.readouterr().out)
+    assert abs(results["step"]["bits_per_sample"] - results["keras"]["bits_per_sample"]) < 1e-3
+    assert abs(results["onnx"]["bits_per_sample"] - results["keras"]["bits_per_sample"]) < 1e-3
+    assert results["step"]["num_samples"] == results["keras"]["num_samples"] > 0
+    assert main(["evaluate", str(tmp_path / "bundle"), str(builtin_folder), "--engine", "keras"]) == 2
+
+
+BLOCK_TENSORFLOW = (
+    "import sys\n"
+    "class Block:\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name.split('.')[0] in ('tensorflow', 'keras', 'tf2onnx'):\n"
+    "            raise ImportError('blocked: ' + name)\n"
+    "sys.meta_path.insert(0, Block())\n"
+)
+
+
+def test_step_evaluation_runs_without_tensorflow(tmp_path, builtin_folder):
+    make_run(tmp_path / "run", get_preset("tiny", residual_channels=8, gate_channels=8, skip_channels=16))
+    export_run(tmp_path / "run", tmp_path / "bundle", log=lambda *_: None)
+    code = BLOCK_TENSORFLOW + (
+        "from wavenet_tf.cli import main\n"
+        f"sys.exit(main(['evaluate', {str(tmp_path / 'bundle')!r}, {str(builtin_folder)!r}, '--engine', 'step',"
+        f" '--json', '--cache-dir', {str(tmp_path / 'fresh-cache')!r}]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1])["bits_per_sample"] > 0
+
+
+@pytest.fixture
+def bundle(tmp_path):
+    make_run(tmp_path / "run", get_preset("tiny"))
+    export_run(tmp_path / "run", tmp_path / "bundle", log=lambda *_: None)
+    return tmp_path / "bundle"
+
+
+def test_missing_file_is_refused_with_the_fix(bundle):
+    (bundle / "step.onnx").unlink()
+    with pytest.raises(BundleError, match="step.onnx is missing; re-export"):
+        load_bundle(bundle)
+
+
+def test_truncated_file_is_caught_by_its_checksum(bundle):
+    data = (bundle / "wavenet.onnx").read_bytes()
+    (bundle / "wavenet.onnx").write_bytes(data[: len(data) // 2])
+    with pytest.raises(BundleError, match="checksum"):
+        load_bundle(bundle)
+
+
+def test_unknown_format_version_and_non_bundles_are_refused(bundle, tmp_path):
+    card = json.loads((bundle / "model.json").read_text())
+    card["format_version"] = 99
+    (bundle / "model.json").write_text(json.dumps(card))
+    with pytest.raises(BundleError, match="format_version 99 is not supported"):
+        load_bundle(bundle)
+    with pytest.raises(BundleError, match="not a bundle"):
+        load_bundle(tmp_path)
+    (bundle / "model.json").write_text("{ not json")
+    with pytest.raises(BundleError, match="not valid JSON"):
+        load_bundle(bundle)
+
+
+def test_mismatched_graph_is_refused(bundle, tmp_path):
+    card = json.loads((bundle / "model.json").read_text())
+    card["graphs"]["step.onnx"]["inputs"][0]["name"] = "classes"
+    (bundle / "model.json").write_text(json.dumps(card))
+    with pytest.raises(BundleError, match="graph inputs"):
+        load_bundle(bundle)
