@@ -142,16 +142,12 @@ def _metadata(card: dict[str, Any]) -> dict[str, str]:
 
 def _prime_model(model: WaveNet, offsets: np.ndarray) -> tf.function:
     """Full sequence -> (logits, every layer's input minus its residual offset)."""
-    import keras
-
-    blocks = model.residual_blocks
-    inner = keras.Model(model.inputs, [model.output] + [block.input[0] for block in blocks])
+    inner = model.layer_inputs_model()
     shift = np.asarray(offsets, np.float32).reshape(-1)
 
     def run(inputs):
         # Constants are made inside the traced function: a captured tensor would become a
-        # graph input. Layers are concatenated on the channel axis, (B, T, L·R): tf2onnx's
-        # transpose optimizer mis-converts a rank-4 stack of them.
+        # graph input. Layers are concatenated on the channel axis: (B, T, L·R).
         outputs = inner(inputs, training=False)
         return {"logits": outputs[0], "layer_inputs": tf.concat(outputs[1:], axis=-1) - tf.constant(shift)}
 

@@ -69,17 +69,23 @@ def verify_bundle(path: str | Path, model: WaveNet, seed: int = 0, log=print) ->
 
     full = make_session(str(bundle.file("wavenet.onnx")), threads=2)
     served = tf.saved_model.load(str(bundle.file("saved_model")))
-    worst_onnx = worst_saved = 0.0
+    worst_onnx = worst_saved = worst_states = 0.0
+    with_states = model.layer_inputs_model()
+    offsets = np.asarray(bundle.card["step"]["residual_offsets"], np.float32).reshape(-1)
     for batch, length in ((1, r + 7), (3, 2 * r + 33), (2, 64)):
         length = max(hop, (length // hop) * hop)
         inputs = _random_inputs(model, batch, length, rng)
-        expected = np.asarray(model(inputs, training=False))
-        onnx_logits = full.run(["logits"], {k: v for k, v in inputs.items()})[0]
+        outputs = with_states(inputs, training=False)
+        expected = np.asarray(outputs[0])
+        states = np.concatenate([np.asarray(o) for o in outputs[1:]], axis=-1) - offsets
+        onnx_logits, onnx_states = full.run(["logits", "layer_inputs"], {k: v for k, v in inputs.items()})
+        worst_states = max(worst_states, float(np.abs(onnx_states - states).max()))
         saved = served.signatures["serve"](**{k: tf.constant(v) for k, v in inputs.items()})["logits"].numpy()
         worst_onnx = max(worst_onnx, float(np.abs(onnx_logits - expected).max()))
         worst_saved = max(worst_saved, float(np.abs(saved - expected).max()))
     report["wavenet_onnx"] = _check("Keras vs wavenet.onnx (3 lengths, batch 1-3)", worst_onnx, log)
     report["saved_model_serve"] = _check("Keras vs SavedModel serve (3 lengths, batch 1-3)", worst_saved, log)
+    report["wavenet_onnx_layer_inputs"] = _check("Keras vs wavenet.onnx layer inputs (the prime)", worst_states, log)
 
     # Teacher forcing: the step graph, one sample at a time, against the full forward pass.
     length = ((2 * r + 50) // hop + 1) * hop

@@ -101,8 +101,9 @@ class WaveNet(keras.Model):
         if upsample_network is not None:
             inputs["mel"] = keras.Input(shape=(None, c.local_conditioning_channels), name="mel")
             local_condition = upsample_network(inputs["mel"])
-        skips = []
+        skips, layer_inputs = [], []
         for block in residual_blocks:
+            layer_inputs.append(x)
             x, skip = block(x, global_condition=global_condition, local_condition=local_condition)
             skips.append(skip)
         y = keras.layers.Add(name="skip_sum")(skips) if len(skips) > 1 else skips[0]
@@ -120,6 +121,15 @@ class WaveNet(keras.Model):
         self.residual_blocks = residual_blocks
         self.head_conv = head_conv
         self.logits_conv = logits_conv
+        self._layer_input_tensors = layer_inputs
+
+    def layer_inputs_model(self) -> keras.Model:
+        """Same inputs; outputs ``[logits, input of block 0, ..., input of block L-1]``.
+
+        The block inputs are what an incremental generator keeps in its ring buffer, so
+        this is how a prime waveform fills that buffer in one parallel pass.
+        """
+        return keras.Model(self.inputs, [self.output, *self._layer_input_tensors], name=f"{self.name}_layer_inputs")
 
     @classmethod
     def from_model_config(cls, config: ModelConfig, **kwargs: Any) -> "WaveNet":

@@ -1,0 +1,237 @@
+"""Real-time generation: B streams, one ring buffer, ``step.onnx`` on onnxruntime, NumPy only."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+import onnxruntime as ort
+
+from serving.bundle import Bundle
+from serving.mu_law import mu_law_decode, mu_law_encode
+from serving.onnx_step import make_session
+from serving.sampling import sample_classes
+
+
+class StreamingSampler:
+    """Generate audio from a bundle, sample by sample, for B independent streams at once.
+
+    "Fast WaveNet": each layer's past taps are rows of one ring buffer ``(N, L, B, R)``,
+    found by index arithmetic, so a sample costs one ``step.onnx`` call (O(layers)) however
+    long the receptive field. The loop around the call allocates nothing: inputs and
+    outputs are preallocated arrays bound to the session once (IO binding), the taps are
+    one ``np.take`` into the bound input, the new state is one row write.
+
+    The model is the session (stateless); the stream is the state (ring buffer, last input
+    classes, time, random numbers), cleared by `reset`.
+
+    Args:
+        bundle: a loaded bundle (`serving.bundle.load_bundle`).
+        streams: B, the number of independent streams generated together.
+        temperature: logits are divided by it before sampling; <= 0 takes the most likely class.
+        seed: seed of the uniform random numbers (one per sample and stream).
+        threads: onnxruntime intra-op threads (1 is fastest for one stream; see README).
+        global_ids: each stream's global class id (globally conditioned bundles).
+        mel: ``(B, frames, n_mels)`` log-mel frames (locally conditioned bundles); generation
+            can run for at most ``frames · hop_length`` samples including the prime.
+
+    Example:
+    >>> sampler = StreamingSampler(load_bundle("bundles/first"), streams=2, seed=1)  # doctest: +SKIP
+    >>> audio = sampler.generate(16000)                                            # doctest: +SKIP
+    >>> audio.shape                                                                # doctest: +SKIP
+    (2, 16000)
+    """
+
+    def __init__(self, bundle: Bundle, streams: int = 1, temperature: float = 1.0, seed: int = 0,
+                 threads: int = 1, global_ids=None, mel: np.ndarray | None = None):
+        card = bundle.card
+        self.bundle = bundle
+        self.streams = streams
+        self.temperature = temperature
+        self.seed = seed
+        self.sample_rate = card["sample_rate"]
+        self.quantization_channels = q = card["quantization_channels"]
+        self.receptive_field = card["receptive_field"]
+        self.delays = np.asarray(card["step"]["delays"], np.int64)
+        self.offsets = np.asarray(card["step"]["residual_offsets"], np.float32)
+        num_layers, num_taps = self.delays.shape
+        r, g = card["residual_channels"], card["gate_channels"]
+        self.size = 1 << int(self.delays.max()).bit_length()
+        self.session = make_session(str(bundle.file("step.onnx")), threads)
+        self._full = None
+        self._cond = None
+
+        b = streams
+        self.ring = np.empty((self.size, num_layers, b, r), np.float32)
+        self.input_taps = np.empty((b, card["initial_kernel_size"]), np.int64)
+        self.past = np.empty((num_layers, 1, b, num_taps * r), np.float32)
+        self.logits = np.empty((b, q), np.float32)
+        self.layer_inputs = np.empty((num_layers * b, r), np.float32)
+        self.binding = self.session.io_binding()
+        self.binding.bind_cpu_input("input_taps", self.input_taps)
+        self.binding.bind_cpu_input("past", self.past)
+        self.binding.bind_ortvalue_output("logits", ort.OrtValue.ortvalue_from_numpy(self.logits))
+        self.binding.bind_ortvalue_output("layer_inputs", ort.OrtValue.ortvalue_from_numpy(self.layer_inputs))
+        # Flat row indices into ring.reshape(N·L, B·R) for every layer's tap: row (t - delay)·L + l.
+        self._layer_rows = np.arange(num_layers)[:, None]
+        self._ring_rows = self.ring.reshape(self.size * num_layers, b * r)
+        self._past_rows = self.past.reshape(num_layers * num_taps, b * r) if num_taps == 1 else None
+        self._tap_scratch = np.empty((num_layers * num_taps, b * r), np.float32)
+
+        self.global_ids = None
+        if bundle.global_conditioning:
+            if global_ids is None:
+                raise ValueError(f"{bundle.path} is globally conditioned: pass global_ids (one per stream).")
+            self.global_ids = np.broadcast_to(np.asarray(global_ids, np.int64), (b,)).copy()
+            classes = card["conditioning"]["global"]["classes"]
+            if self.global_ids.min() < 0 or self.global_ids.max() >= classes:
+                raise ValueError(f"global_ids must be in [0, {classes}), got {self.global_ids.tolist()}.")
+            self.binding.bind_cpu_input("global_id", self.global_ids)
+        self.mel = None
+        if bundle.local_conditioning:
+            if mel is None:
+                raise ValueError(f"{bundle.path} is locally conditioned: pass mel frames (B, frames, n_mels).")
+            mel = np.asarray(mel, np.float32)
+            if mel.ndim == 2:
+                mel = np.broadcast_to(mel, (b,) + mel.shape)
+            if not np.isfinite(mel).all():
+                raise ValueError("mel frames contain NaN or Inf.")
+            self.mel = np.ascontiguousarray(mel)
+            self.hop = bundle.hop_length
+            self.conditioning = np.empty((num_layers, 2, b, g), np.float32)
+            self.binding.bind_cpu_input("conditioning", self.conditioning)
+            self._cond_chunk = None
+            self._cond_start = 0
+        self.reset()
+
+    # -- state ------------------------------------------------------------------------------
+
+    def reset(self, seed: int | None = None) -> None:
+        """Forget everything generated: the ring holds causal padding, and the random stream restarts."""
+        # Before the start every layer input is 0, which step.onnx stores as -offset.
+        self.ring[:] = -self.offsets[None, :, None, :]
+        self.input_taps[:] = self.quantization_channels  # "before the start"
+        self.t = 0
+        self.rng = np.random.default_rng(self.seed if seed is None else seed)
+        self.next_logits = None
+        self._cond_chunk = None
+
+    @property
+    def max_samples(self) -> int | None:
+        """Samples the mel frames cover (prime included), or None without local conditioning."""
+        return None if self.mel is None else self.mel.shape[1] * self.hop
+
+    def prime(self, audio: np.ndarray | None = None) -> None:
+        """Fill the ring buffer from a waveform in one pass of the full-sequence graph.
+
+        ``audio`` is float ``(B, P)`` or ``(P,)`` at the model's rate; None means a receptive
+        field of digital silence (what naive generation starts from). Generation continues
+        from the end of the prime.
+        """
+        q = self.quantization_channels
+        if audio is None:
+            classes = np.full((self.streams, self.receptive_field), mu_law_encode(np.zeros(1), q)[0], np.int32)
+        else:
+            audio = np.asarray(audio, np.float32)
+            if not np.isfinite(audio).all():
+                raise ValueError("the prime contains NaN or Inf.")
+            classes = np.broadcast_to(mu_law_encode(audio, q), (self.streams, audio.shape[-1])).astype(np.int32)
+        self.reset()
+        length = classes.shape[1]
+        feeds = {"audio": classes}
+        if self.global_ids is not None:
+            feeds["global_id"] = self.global_ids.astype(np.int32)
+        if self.mel is not None:
+            padded = -(-length // self.hop) * self.hop  # whole frames; the extra samples are in the future
+            if padded > self.max_samples:
+                raise ValueError(f"the prime ({length} samples) is longer than the mel frames cover ({self.max_samples}).")
+            feeds["audio"] = np.pad(classes, ((0, 0), (0, padded - length)), constant_values=classes[0, -1])
+            feeds["mel"] = self.mel[:, : padded // self.hop]
+        logits, layer_inputs = self._full_session().run(["logits", "layer_inputs"], feeds)
+        span = min(length, self.size)
+        history = layer_inputs[:, length - span : length].reshape(self.streams, span, len(self.delays), -1)
+        times = np.arange(length - span, length)
+        self.ring[times & (self.size - 1)] = np.transpose(history, (1, 2, 0, 3))
+        k0 = self.input_taps.shape[1]
+        self.input_taps[:] = self.quantization_channels
+        last = classes[:, max(0, length - k0):]
+        self.input_taps[:, k0 - last.shape[1]:] = last
+        self.t = length
+        self.next_logits = logits[:, length - 1].copy()
+
+    # -- generation -------------------------------------------------------------------------
+
+    def step(self) -> np.ndarray:
+        """Advance every stream by one sample; returns the new classes ``(B,)``."""
+        if self.next_logits is None:
+            self.prime()
+        uniforms = self.rng.random(self.streams)
+        classes = sample_classes(self.next_logits, self.temperature, uniforms)
+        self._advance(classes)
+        return classes
+
+    def _advance(self, classes: np.ndarray) -> None:
+        t = self.t
+        taps = self.input_taps
+        taps[:, :-1] = taps[:, 1:]
+        taps[:, -1] = classes
+        rows = ((t - self.delays) & (self.size - 1)) * len(self.delays) + self._layer_rows
+        if self._past_rows is not None:
+            np.take(self._ring_rows, rows.ravel(), axis=0, out=self._past_rows)
+        else:  # kernel > 2: taps side by side per layer, (L, B, (k-1)·R)
+            np.take(self._ring_rows, rows.ravel(), axis=0, out=self._tap_scratch)
+            num_layers, num_taps = self.delays.shape
+            gathered = self._tap_scratch.reshape(num_layers, num_taps, self.streams, -1)
+            self.past.reshape(num_layers, self.streams, num_taps, -1)[:] = gathered.transpose(0, 2, 1, 3)
+        if self.mel is not None:
+            self._set_conditioning(t)
+        self.session.run_with_iobinding(self.binding)
+        self.ring[t & (self.size - 1)] = self.layer_inputs.reshape(self.ring.shape[1:])
+        self.next_logits = self.logits
+        self.t = t + 1
+
+    def _set_conditioning(self, t: int) -> None:
+        # cond.onnx runs once per chunk of frames, not per sample.
+        if t >= self.max_samples:
+            raise ValueError(f"the mel frames cover {self.max_samples} samples; generation reached the end.")
+        chunk_frames = 64
+        if self._cond_chunk is None or not (self._cond_start <= t < self._cond_start + self._cond_chunk.shape[0]):
+            first = t // self.hop
+            frames = self.mel[:, first : first + chunk_frames]
+            out = self._cond_session().run(None, {"mel": frames})[0]  # (B, T, L, 2G)
+            num_layers, _, b, g = self.conditioning.shape
+            self._cond_chunk = np.ascontiguousarray(
+                out.reshape(b, -1, num_layers, 2, g).transpose(1, 2, 3, 0, 4))  # (T, L, 2, B, G)
+            self._cond_start = first * self.hop
+        self.conditioning[:] = self._cond_chunk[t - self._cond_start]
+
+    def generate_classes(self, num_samples: int) -> np.ndarray:
+        out = np.empty((self.streams, num_samples), np.int32)
+        for i in range(num_samples):
+            out[:, i] = self.step()
+        return out
+
+    def generate(self, num_samples: int) -> np.ndarray:
+        """``num_samples`` float32 samples per stream, ``(B, num_samples)``."""
+        return mu_law_decode(self.generate_classes(num_samples), self.quantization_channels)
+
+    def stream(self, num_samples: int, chunk_size: int = 1024) -> Iterator[np.ndarray]:
+        """Yield float32 chunks ``(B, ≤ chunk_size)`` until ``num_samples`` per stream are out.
+
+        Chunking changes nothing but latency: the concatenated chunks equal `generate`.
+        """
+        done = 0
+        while done < num_samples:
+            n = min(chunk_size, num_samples - done)
+            yield self.generate(n)
+            done += n
+
+    def _full_session(self) -> ort.InferenceSession:
+        if self._full is None:
+            self._full = make_session(str(self.bundle.file("wavenet.onnx")), threads=1)
+        return self._full
+
+    def _cond_session(self) -> ort.InferenceSession:
+        if self._cond is None:
+            self._cond = make_session(str(self.bundle.file("cond.onnx")), threads=1)
+        return self._cond
