@@ -1,9 +1,6 @@
 """Export: every graph agrees with the Keras model; bundles load, or are refused clearly."""
 
 import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +9,7 @@ import pytest
 from export.bundle import export_run
 from export.verify import verify_bundle
 from serving.bundle import BundleError, load_bundle
+from tests.tf_free import run_without_tensorflow
 from wavenet_tf.cli import main
 from wavenet_tf.config import DataConfig, TrainConfig
 from wavenet_tf.model import WaveNet
@@ -102,25 +100,15 @@ def test_evaluate_engines_agree(tmp_path, builtin_folder, capsys):
     assert main(["evaluate", str(tmp_path / "bundle"), str(builtin_folder), "--engine", "keras"]) == 2
 
 
-BLOCK_TENSORFLOW = (
-    "import sys\n"
-    "class Block:\n"
-    "    def find_spec(self, name, path=None, target=None):\n"
-    "        if name.split('.')[0] in ('tensorflow', 'keras', 'tf2onnx'):\n"
-    "            raise ImportError('blocked: ' + name)\n"
-    "sys.meta_path.insert(0, Block())\n"
-)
-
-
 def test_step_evaluation_runs_without_tensorflow(tmp_path, builtin_folder):
     make_run(tmp_path / "run", get_preset("tiny", residual_channels=8, gate_channels=8, skip_channels=16))
     export_run(tmp_path / "run", tmp_path / "bundle", log=lambda *_: None)
-    code = BLOCK_TENSORFLOW + (
-        "from wavenet_tf.cli import main\n"
+    code = (
+        "import sys\nfrom wavenet_tf.cli import main\n"
         f"sys.exit(main(['evaluate', {str(tmp_path / 'bundle')!r}, {str(builtin_folder)!r}, '--engine', 'step',"
         f" '--json', '--cache-dir', {str(tmp_path / 'fresh-cache')!r}]))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    out = run_without_tensorflow(code)
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout.strip().splitlines()[-1])["bits_per_sample"] > 0
 

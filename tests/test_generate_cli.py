@@ -10,7 +10,8 @@ import pytest
 import soundfile as sf
 
 from export.bundle import export_run
-from tests.test_export import BLOCK_TENSORFLOW, NARROW, make_run
+from tests.test_export import NARROW, make_run
+from tests.tf_free import run_without_tensorflow
 from wavenet_tf.cli import main
 from wavenet_tf.presets import get_preset
 
@@ -72,12 +73,12 @@ def test_prime_and_speaker(speaker_bundle, tmp_path):
 
 
 def test_generate_runs_without_tensorflow(bundle, tmp_path):
-    code = BLOCK_TENSORFLOW + (
-        "from wavenet_tf.cli import main\n"
+    code = (
+        "import sys\nfrom wavenet_tf.cli import main\n"
         f"sys.exit(main(['generate', {str(bundle)!r}, '--seconds', '0.05', '--out', {str(tmp_path / 'n.wav')!r},"
         " '--quiet']))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    out = run_without_tensorflow(code)
     assert out.returncode == 0, out.stderr[-2000:]
     assert sf.info(tmp_path / "n.wav").frames == 400
 

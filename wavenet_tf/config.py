@@ -41,6 +41,12 @@ class _Config:
         self._check_fields(overrides)
         return dataclasses.replace(self, **overrides)
 
+    def _require_positive_ints(self, *names: str) -> None:
+        for name in names:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{type(self).__name__}.{name} must be a positive integer, got {value!r}.")
+
 
 def _doubling(top: int) -> tuple[int, ...]:
     """Dilations 1, 2, 4, ..., top — one WaveNet "stack"."""
@@ -95,14 +101,10 @@ class ModelConfig(_Config):
         # Lists arrive from JSON and argparse; store tuples so the config stays hashable.
         object.__setattr__(self, "dilations", tuple(int(d) for d in self.dilations))
         object.__setattr__(self, "upsample_scales", tuple(int(s) for s in self.upsample_scales))
-        positive = (
+        self._require_positive_ints(
             "sample_rate", "num_stacks", "kernel_size", "initial_kernel_size",
             "residual_channels", "gate_channels", "skip_channels", "global_conditioning_channels",
         )
-        for name in positive:
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"ModelConfig.{name} must be a positive integer, got {value!r}.")
         if self.quantization_channels < 2:
             raise ValueError(
                 f"ModelConfig.quantization_channels must be at least 2, got {self.quantization_channels!r} "
@@ -199,10 +201,7 @@ class DataConfig(_Config):
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("trim_frame_length", "n_fft", "target_length", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"DataConfig.{name} must be a positive integer, got {value!r}.")
+        self._require_positive_ints("trim_frame_length", "n_fft", "target_length", "batch_size")
         if self.trim_top_db < 0:
             raise ValueError(f"DataConfig.trim_top_db must be >= 0 (0 disables trimming), got {self.trim_top_db!r}.")
         if not 0.0 <= self.val_split < 1.0:
@@ -240,10 +239,7 @@ class TrainConfig(_Config):
     audio_seconds: float = 2.0
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "steps_per_epoch", "validation_steps"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"TrainConfig.{name} must be a positive integer, got {value!r}.")
+        self._require_positive_ints("epochs", "steps_per_epoch", "validation_steps")
         if not self.learning_rate > 0:
             raise ValueError(f"TrainConfig.learning_rate must be positive, got {self.learning_rate!r}.")
         if self.strategy not in STRATEGIES:
