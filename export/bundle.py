@@ -203,7 +203,12 @@ def export_run(run: str | Path, out: str | Path, opset: int = 17, verify: bool =
         if verify:
             from export.verify import verify_bundle
 
-            verify_bundle(staging, model, log=log)
+            verify_bundle(staging, model, log=log)  # reports the node count too
+        else:
+            from export.verify import optimized_node_count
+
+            nodes = optimized_node_count(staging / "step.onnx")
+            log(f"step.onnx: {nodes} nodes after onnxruntime optimization ({config.num_layers} layers)")
         if out.exists():
             shutil.rmtree(out)
         os.replace(staging, out)

@@ -52,8 +52,8 @@ def _random_inputs(model: WaveNet, batch: int, length: int, rng) -> dict[str, np
     return inputs
 
 
-def _check(name: str, difference: float, log) -> float:
-    log(f"  {name:<48} max |Δ logits| = {difference:.2e}")
+def _check(name: str, difference: float, log, what: str = "logits") -> float:
+    log(f"  {name:<52} max |Δ {what}| = {difference:.2e}")
     if not difference <= TOLERANCE:
         raise ParityError(f"{name}: logits differ by {difference:.3e} > {TOLERANCE:g}")
     return difference
@@ -85,7 +85,8 @@ def verify_bundle(path: str | Path, model: WaveNet, seed: int = 0, log=print) ->
         worst_saved = max(worst_saved, float(np.abs(saved - expected).max()))
     report["wavenet_onnx"] = _check("Keras vs wavenet.onnx (3 lengths, batch 1-3)", worst_onnx, log)
     report["saved_model_serve"] = _check("Keras vs SavedModel serve (3 lengths, batch 1-3)", worst_saved, log)
-    report["wavenet_onnx_layer_inputs"] = _check("Keras vs wavenet.onnx layer inputs (the prime)", worst_states, log)
+    report["wavenet_onnx_layer_inputs"] = _check("Keras vs wavenet.onnx (layer inputs, for priming)", worst_states, log,
+                                                 what="layer inputs")
 
     # Teacher forcing: the step graph, one sample at a time, against the full forward pass.
     length = ((2 * r + 50) // hop + 1) * hop

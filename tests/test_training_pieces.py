@@ -97,3 +97,4 @@ def test_demo_runs_end_to_end_and_writes_a_wav(tmp_path):
     audio, rate = sf.read(wav)
     assert rate == 8000 and len(audio) == 160
     assert (tmp_path / "run" / "model_best.keras").exists()
+    assert (tmp_path / "bundle" / "step.onnx").exists()
