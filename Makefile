@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test test-slow demo clean bench-data bench-train bench-learn
+.PHONY: install test test-slow demo clean bench-data bench-train bench-learn browser-deps test-browser
 
 # The stamp is newer than every requirements file once the install has succeeded.
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
@@ -21,6 +21,14 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow
+
+# Debian's Chromium and playwright-core (no browser download): for the web page's test.
+browser-deps:
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	cd tests/browser && npm install --no-audit --no-fund --silent
+
+test-browser: $(STAMP) browser-deps
+	$(PY) -m pytest -m browser -p no:cacheprovider
 
 demo: $(STAMP)
 	$(VENV)/bin/wavenet demo --out demo_out

@@ -18,6 +18,7 @@ def test_serving_imports_without_tensorflow():
     code = (
         "import serving, serving.mu_law, serving.sampling, wavenet_tf, wavenet_tf.config, wavenet_tf.presets\n"
         "import serving.bundle, serving.onnx_step, serving.numpy_step, serving.ring_buffer, serving.step_generator\n"
+        "import serving.server, serving.batcher, serving.streaming_sampler, serving.naive, serving.bench\n"
         "import wavenet_tf.builtin_data, wavenet_tf.audio, wavenet_tf.data, wavenet_tf.evaluate, wavenet_tf.cli\n"
         "print('ok')\n"
     )

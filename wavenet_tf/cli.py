@@ -374,6 +374,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serving needs onnxruntime, NumPy, FastAPI and uvicorn: no TensorFlow."""
+    from serving.bundle import load_bundle
+    from serving.server import serve
+
+    bundle = load_bundle(args.bundle)  # a bad bundle stops here, before the port opens
+    serve(bundle, host=args.host, port=args.port, max_streams=args.max_streams, queue_limit=args.queue_limit,
+          max_seconds=args.max_seconds, threads=args.threads)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from serving.bench import run_bench
 
@@ -574,6 +585,25 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--chunk-size", type=int, default=1024, help="samples per written chunk")
     generate.add_argument("--quiet", action="store_true", help="no progress line on stderr")
     generate.set_defaults(func=cmd_generate)
+
+    serve_parser = commands.add_parser(
+        "serve", help="HTTP streaming server with a web page (onnxruntime; no TensorFlow)",
+        formatter_class=_Formatter,
+        description="Serve a bundle: POST /v1/generate streams a WAV as it is generated; concurrent "
+                    "requests are generated together in one batched step call; GET / is a web page "
+                    "that plays the stream and draws the waveform; GET /docs is the OpenAPI schema.",
+        epilog="examples:\n  wavenet serve bundles/first\n  wavenet serve bundles/first --port 9000 --max-streams 16\n"
+               "  curl -X POST localhost:8000/v1/generate -H 'Content-Type: application/json' "
+               "-d '{\"seconds\": 3}' -o three.wav",
+    )
+    serve_parser.add_argument("bundle", metavar="BUNDLE", help="bundle folder")
+    serve_parser.add_argument("--host", default="127.0.0.1", help="address to bind (loopback unless told otherwise)")
+    serve_parser.add_argument("--port", type=int, default=8000, help="TCP port")
+    serve_parser.add_argument("--max-streams", type=int, default=8, help="requests generated together")
+    serve_parser.add_argument("--queue-limit", type=int, default=16, help="requests waiting for a stream; more get 429")
+    serve_parser.add_argument("--max-seconds", type=float, default=30.0, help="longest audio one request may ask for")
+    serve_parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
+    serve_parser.set_defaults(func=cmd_serve)
 
     bench = commands.add_parser(
         "bench", help="generation speed: 1/8/32 streams, real-time factor, latency, vs naive",

@@ -1,0 +1,31 @@
+// Opens the server's page in headless Chromium, presses Play, and checks that audio bytes
+// streamed in and the waveform was drawn. Usage: node play.mjs http://127.0.0.1:PORT/ SECONDS
+import { chromium } from "playwright-core";
+
+const [url, seconds] = [process.argv[2], process.argv[3] || "1"];
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"],
+});
+try {
+  const page = await browser.newPage();
+  await page.goto(url);
+  await page.waitForFunction(() => !document.getElementById("model").textContent.startsWith("loading"));
+  await page.fill("#seconds", seconds);
+  await page.click("#play");
+  await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("done"), null,
+                             { timeout: 60000 });
+  const result = await page.evaluate(() => {
+    const canvas = document.getElementById("wave");
+    const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+    let painted = 0;
+    for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) painted++;
+    return { bytes: Number(document.body.dataset.bytes), drawn: Number(document.body.dataset.drawn), painted,
+             status: document.getElementById("status").textContent };
+  });
+  if (process.argv[4]) await page.screenshot({ path: process.argv[4] });  // optional: look at it
+  console.log(JSON.stringify(result));
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,116 @@
+"""The HTTP server: streaming WAV, batching, validation, back-pressure, disconnects."""
+
+import io
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+from fastapi.testclient import TestClient
+
+from export.bundle import export_run
+from serving.bundle import load_bundle
+from serving.mu_law import mu_law_decode
+from serving.server import create_app
+from serving.streaming_sampler import StreamingSampler
+from tests.test_export import NARROW, make_run
+from wavenet_tf.cli import main
+from wavenet_tf.presets import get_preset
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("srv")
+    make_run(folder / "run", get_preset("tiny", **NARROW, global_conditioning_classes=2), ["bass", "harp"])
+    export_run(folder / "run", folder / "bundle", log=lambda *_: None)
+    return load_bundle(folder / "bundle")
+
+
+@pytest.fixture
+def client(bundle):
+    with TestClient(create_app(bundle, max_streams=4, queue_limit=2, max_seconds=5.0, chunk=128)) as c:
+        yield c
+
+
+def test_streams_a_wav_equal_to_the_sampler_alone(client, bundle):
+    response = client.post("/v1/generate", json={"seconds": 0.1, "temperature": 0.8, "seed": 9, "speaker": "harp"})
+    assert response.status_code == 200 and response.headers["content-type"] == "audio/wav"
+    audio, rate = sf.read(io.BytesIO(response.content), dtype="int16")
+    assert rate == 8000 and audio.shape == (800,)
+    alone = StreamingSampler(bundle, seed=9, temperature=0.8, global_ids=[1]).generate(800)[0]
+    np.testing.assert_array_equal(audio, np.clip(np.round(alone * 32767), -32768, 32767).astype(np.int16))
+
+
+def test_first_bytes_arrive_before_the_audio_is_complete(client):
+    with client.stream("POST", "/v1/generate", json={"seconds": 3.0, "speaker": 0}) as response:
+        first = next(response.iter_bytes())
+        assert first[:4] == b"RIFF"  # the header goes out before any sample is generated
+        assert client.get("/healthz").json()["active_streams"] >= 1
+
+
+def test_concurrent_requests_share_one_batched_call(client):
+    results = []
+
+    def ask(seed):
+        results.append(client.post("/v1/generate", json={"seconds": 0.5, "seed": seed, "speaker": 1}).status_code)
+
+    threads = [threading.Thread(target=ask, args=(s,)) for s in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [200, 200, 200]
+    assert client.app.state.batcher.max_active >= 2
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"seconds": -1}, "seconds"),
+        ({"seconds": 99}, "seconds"),
+        ({"temperature": "hot"}, "temperature"),
+        ({"seed": -3}, "seed"),
+        ({"speaker": "cello"}, "speaker"),
+        ({"seconds": 1, "volume": 11}, "volume"),
+    ],
+)
+def test_bad_fields_get_a_400_that_names_them(client, body, field):
+    response = client.post("/v1/generate", json={"speaker": 0, **body})
+    assert response.status_code == 400
+    assert field in response.json()["fields"] and field in response.json()["error"]
+    assert client.get("/healthz").status_code == 200  # and the server is still up
+
+
+def test_beyond_the_queue_limit_the_answer_is_429(bundle):
+    with TestClient(create_app(bundle, max_streams=1, queue_limit=0, chunk=64)) as c:
+        with c.stream("POST", "/v1/generate", json={"seconds": 4.0, "speaker": 0}) as busy:
+            next(busy.iter_bytes())
+            refused = c.post("/v1/generate", json={"seconds": 0.1, "speaker": 0})
+            assert refused.status_code == 429 and "Retry-After" in refused.headers
+
+
+def test_a_client_that_disconnects_frees_its_stream(bundle):
+    with TestClient(create_app(bundle, max_streams=1, queue_limit=0, chunk=64)) as c:
+        with c.stream("POST", "/v1/generate", json={"seconds": 5.0, "speaker": 0}) as response:
+            next(response.iter_bytes())
+        deadline = time.time() + 10
+        while c.get("/healthz").json()["active_streams"] and time.time() < deadline:
+            time.sleep(0.05)
+        assert c.get("/healthz").json()["active_streams"] == 0
+        assert c.post("/v1/generate", json={"seconds": 0.05, "speaker": 0}).status_code == 200
+
+
+def test_card_health_openapi_and_page(client):
+    assert client.get("/v1/model").json()["receptive_field"] == 129
+    assert client.get("/healthz").json()["status"] == "ok"
+    schema = client.get("/openapi.json").json()
+    assert "/v1/generate" in schema["paths"]
+    page = client.get("/")
+    assert page.status_code == 200 and "Play" in page.text and "<canvas" in page.text
+
+
+def test_serve_refuses_a_bad_bundle_at_start(tmp_path, capsys):
+    assert main(["serve", str(tmp_path)]) == 2
+    assert "not a bundle" in capsys.readouterr().err
