@@ -92,3 +92,18 @@ def test_bench_reports_every_figure(bundle, tmp_path, capsys):
     assert report["samples_per_sec_32"] > report["samples_per_sec_1"]  # batching amortizes the per-node cost
     assert report["speedup_vs_naive"] > 1
     assert "speed-up" in capsys.readouterr().out
+
+
+def test_mel_from_an_audio_file_drives_a_locally_conditioned_bundle(tmp_path):
+    config = get_preset("tiny", **NARROW, local_conditioning_channels=8, upsample_scales=(4, 8))
+    make_run(tmp_path / "run", config)
+    export_run(tmp_path / "run", tmp_path / "bundle", log=lambda *_: None)
+    speech = tmp_path / "speech.ogg"
+    sf.write(speech, (0.4 * np.sin(np.arange(8000) * 0.07)).astype(np.float32), 8000, format="OGG", subtype="VORBIS")
+    assert main(["generate", str(tmp_path / "bundle"), "--seconds", "0.5", "--mel-from", str(speech),
+                 "--out", str(tmp_path / "v.wav"), "--quiet"]) == 0
+    assert sf.info(tmp_path / "v.wav").frames == 4000
+    # Past the end of the frames is refused, saying how much is left; no mel at all too.
+    assert main(["generate", str(tmp_path / "bundle"), "--seconds", "5", "--mel-from", str(speech),
+                 "--out", str(tmp_path / "w.wav"), "--quiet"]) == 2
+    assert main(["generate", str(tmp_path / "bundle"), "--seconds", "0.5", "--out", str(tmp_path / "w.wav")]) == 2
