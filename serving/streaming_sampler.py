@@ -72,8 +72,11 @@ class StreamingSampler:
         self.binding.bind_cpu_input("past", self.past)
         self.binding.bind_ortvalue_output("logits", ort.OrtValue.ortvalue_from_numpy(self.logits))
         self.binding.bind_ortvalue_output("layer_inputs", ort.OrtValue.ortvalue_from_numpy(self.layer_inputs))
-        # Flat row indices into ring.reshape(N·L, B·R) for every layer's tap: row (t - delay)·L + l.
-        self._layer_rows = np.arange(num_layers)[:, None]
+        # Flat row indices into ring.reshape(N·L, B·R) of every layer's taps, for every t mod N:
+        # row (t - delay)·L + l. A table lookup per step instead of arithmetic on arrays.
+        times = np.arange(self.size)[:, None, None]
+        self._row_table = (((times - self.delays[None]) & (self.size - 1)) * num_layers
+                           + np.arange(num_layers)[None, :, None]).reshape(self.size, -1)
         self._ring_rows = self.ring.reshape(self.size * num_layers, b * r)
         self._past_rows = self.past.reshape(num_layers * num_taps, b * r) if num_taps == 1 else None
         self._tap_scratch = np.empty((num_layers * num_taps, b * r), np.float32)
@@ -113,6 +116,9 @@ class StreamingSampler:
         self.input_taps[:] = self.quantization_channels  # "before the start"
         self.t = 0
         self.rng = np.random.default_rng(self.seed if seed is None else seed)
+        # Uniforms are drawn in blocks: the same numbers, in the same order, as one draw per step.
+        self._uniforms = np.empty((0, self.streams))
+        self._uniform_index = 0
         self.next_logits = None
         self._cond_chunk = None
 
@@ -165,7 +171,11 @@ class StreamingSampler:
         """Advance every stream by one sample; returns the new classes ``(B,)``."""
         if self.next_logits is None:
             self.prime()
-        uniforms = self.rng.random(self.streams)
+        if self._uniform_index == len(self._uniforms):
+            self._uniforms = self.rng.random((4096, self.streams))
+            self._uniform_index = 0
+        uniforms = self._uniforms[self._uniform_index]
+        self._uniform_index += 1
         classes = sample_classes(self.next_logits, self.temperature, uniforms)
         self._advance(classes)
         return classes
@@ -175,11 +185,11 @@ class StreamingSampler:
         taps = self.input_taps
         taps[:, :-1] = taps[:, 1:]
         taps[:, -1] = classes
-        rows = ((t - self.delays) & (self.size - 1)) * len(self.delays) + self._layer_rows
+        rows = self._row_table[t & (self.size - 1)]
         if self._past_rows is not None:
-            np.take(self._ring_rows, rows.ravel(), axis=0, out=self._past_rows)
+            np.take(self._ring_rows, rows, axis=0, out=self._past_rows)
         else:  # kernel > 2: taps side by side per layer, (L, B, (k-1)·R)
-            np.take(self._ring_rows, rows.ravel(), axis=0, out=self._tap_scratch)
+            np.take(self._ring_rows, rows, axis=0, out=self._tap_scratch)
             num_layers, num_taps = self.delays.shape
             gathered = self._tap_scratch.reshape(num_layers, num_taps, self.streams, -1)
             self.past.reshape(num_layers, self.streams, num_taps, -1)[:] = gathered.transpose(0, 2, 1, 3)
