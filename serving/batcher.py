@@ -68,7 +68,10 @@ class Batcher:
 
     @property
     def active(self) -> int:
-        return sum(slot is not None for slot in self.slots)
+        """Requests accepted and not finished: generating in a slot or about to be admitted."""
+        with self.lock:
+            in_slots = sum(slot is not None and not slot.cancelled for slot in self.slots)
+            return in_slots + sum(not request.cancelled for request in self.pending)
 
     def submit(self, request: Request) -> None:
         with self.lock:
@@ -76,7 +79,12 @@ class Batcher:
             self.lock.notify()
 
     def cancel(self, request: Request) -> None:
-        request.cancelled = True
+        with self.lock:
+            request.cancelled = True
+            self.pending = [r for r in self.pending if r is not request]
+            if request in self.slots:
+                self.slots[self.slots.index(request)] = None  # its column is reprimed when reused
+            self.lock.notify()
 
     def close(self) -> None:
         with self.lock:

@@ -114,8 +114,8 @@ def create_app(bundle: Bundle, max_streams: int = 8, queue_limit: int = 16, max_
 
         async def stream():
             try:
+                engine.submit(request)  # accepted before the first byte goes out
                 yield wav_header(num_samples, rate)
-                engine.submit(request)
                 while True:
                     data = await queue.get()
                     if data is None:
