@@ -13,7 +13,6 @@ ONNX ``metadata_props`` repeat the card (without the checksums, which cover thos
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -29,17 +28,9 @@ import tensorflow as tf
 from export.step_graph import build_step_graph, residual_offsets
 from export.tf_step import make_tf_step
 from serving.bundle import BUNDLE_FORMAT_VERSION, file_digest
-from wavenet_tf.config import DataConfig
 from wavenet_tf.model import WaveNet
 from wavenet_tf.step_weights import extract_step_weights
 from wavenet_tf.train import load_run_config, load_run_model, read_json
-
-
-class ExportError(ValueError):
-    """Export cannot proceed or a parity check failed; the message says which and by how much."""
-
-
-PARITY_TOLERANCE = 1e-4
 
 
 def graph_contract(model_card: dict[str, Any]) -> dict[str, Any]:
@@ -92,7 +83,7 @@ def graph_contract(model_card: dict[str, Any]) -> dict[str, Any]:
     return graphs
 
 
-def build_card(run: Path, model: WaveNet, weights: dict[str, np.ndarray], opset: int) -> dict[str, Any]:
+def build_card(run: Path, weights: dict[str, np.ndarray], opset: int) -> dict[str, Any]:
     config, data, _, record = load_run_config(run)
     state = read_json(run / "state.json") if (run / "state.json").is_file() else {}
     history = state.get("history") or []
@@ -179,7 +170,7 @@ def export_run(run: str | Path, out: str | Path, opset: int = 17, verify: bool =
     model = load_run_model(run)
     config = model.model_config
     weights = extract_step_weights(model)
-    card = build_card(run, model, weights, opset)
+    card = build_card(run, weights, opset)
     metadata = _metadata(card)
     staging = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out.parent if out.parent.exists() else None))
     try:

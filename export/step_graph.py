@@ -27,10 +27,6 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-STEP_INPUTS = ("input_taps", "past", "global_id", "conditioning")
-STEP_OUTPUTS = ("logits", "layer_inputs")
-
-
 def residual_offsets(weights: Mapping[str, np.ndarray]) -> np.ndarray:
     """``c`` ``(L, R)``: the residual biases accumulated before each layer (see module docstring)."""
     num_layers = weights["current_kernels"].shape[0]

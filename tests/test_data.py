@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from serving.mu_law import mu_law_decode, mu_law_encode
+from serving.mu_law import mu_law_decode
 from wavenet_tf.audio import AudioInfo
 from wavenet_tf.cli import main
 from wavenet_tf.config import DataConfig

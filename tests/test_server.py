@@ -1,7 +1,6 @@
 """The HTTP server: streaming WAV, batching, validation, back-pressure, disconnects."""
 
 import io
-import json
 import threading
 import time
 
@@ -12,7 +11,6 @@ from fastapi.testclient import TestClient
 
 from export.bundle import export_run
 from serving.bundle import load_bundle
-from serving.mu_law import mu_law_decode
 from serving.server import create_app
 from serving.streaming_sampler import StreamingSampler
 from tests.test_export import NARROW, make_run

@@ -449,7 +449,3 @@ def per_replica_batch_size(strategy: tf.distribute.Strategy, dataset: tf.data.Da
     inputs, _ = next(iter(strategy.experimental_distribute_dataset(dataset)))
     local = strategy.experimental_local_results(inputs["audio"])
     return int(local[0].shape[0])
-
-
-def is_finite_history(history: list[dict[str, Any]]) -> bool:
-    return all(math.isfinite(v) for row in history for v in row.values() if isinstance(v, float))
