@@ -102,25 +102,15 @@ class Batcher:
                 self.slots[k] = request
 
     def _prime_slot(self, k: int, request: Request) -> None:
+        # The same prime a lone sampler starts from (a receptive field of silence), placed
+        # in this slot so that it ends now.
         s = self.sampler
-        q, r = s.quantization_channels, s.receptive_field
-        classes = np.full((1, r), mu_law_encode(np.zeros(1), q)[0], np.int32)
-        feeds = {"audio": classes}
+        silence = np.full((1, s.receptive_field), mu_law_encode(np.zeros(1), s.quantization_channels)[0], np.int32)
+        ids = None
         if s.global_ids is not None:
             s.global_ids[k] = request.global_id
-            feeds["global_id"] = np.array([request.global_id], np.int32)
-        logits, layer_inputs = s._full_session().run(["logits", "layer_inputs"], feeds)
-        span = min(r, s.size)
-        # Place the prime's layer inputs at the times just before now, in this slot's column.
-        times = np.arange(s.t - span, s.t)
-        history = layer_inputs[0, r - span :].reshape(span, len(s.delays), -1)
-        s.ring[:, :, k, :] = -s.offsets[None]
-        s.ring[times & (s.size - 1), :, k, :] = history
-        s.input_taps[k] = q
-        k0 = s.input_taps.shape[1]
-        s.input_taps[k, k0 - min(k0, r):] = classes[0, r - min(k0, r):]
-        s.next_logits = s.next_logits.copy()
-        s.next_logits[k] = logits[0, r - 1]
+            ids = [request.global_id]
+        s.prime_streams(silence, slice(k, k + 1), global_ids=ids)
 
     def _loop(self) -> None:
         s = self.sampler
@@ -141,9 +131,9 @@ class Batcher:
             produced = np.empty((self.capacity, steps), np.int32)
             for i in range(steps):
                 uniforms = np.array([r.rng.random() if r and r.done + i < r.num_samples else 0.0 for r in requests])
-                classes = sample_rows(s.next_logits, temperatures, uniforms)
+                classes = sample_rows(s.logits, temperatures, uniforms)
                 produced[:, i] = classes
-                s._advance(classes)
+                s.advance(classes)
             audio = mu_law_decode(produced, s.quantization_channels)
             for k, request in enumerate(requests):
                 if request is None or request.cancelled:

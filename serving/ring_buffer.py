@@ -11,10 +11,11 @@ class RingBuffer:
     Row ``t % size`` holds time ``t``; layer ``l``'s tap ``j`` at time ``t`` is row
     ``(t - delays[l, j]) % size`` — Fast WaveNet's queues as index arithmetic, O(layers)
     work per sample instead of O(receptive field). ``size`` is a power of two above the
-    longest delay, so the modulo is a mask. Rows start at ``padding`` (zeros by default):
-    the causal zero padding of the full forward pass, expressed in whatever the step
-    stores (``step.onnx`` stores inputs minus a per-layer offset, so its padding is
-    minus that offset).
+    longest delay, so the modulo is a mask, and the flat rows of every tap are precomputed
+    for each ``t % size``: a step's gather is one table lookup and one ``np.take``. Rows start
+    at ``padding`` (zeros by default): the causal zero padding of the full forward pass,
+    expressed in whatever the step stores (``step.onnx`` stores inputs minus a per-layer
+    offset, so its padding is minus that offset).
 
     Example:
     >>> ring = RingBuffer(np.array([[1], [2]]), batch=1, channels=1)
@@ -28,23 +29,35 @@ class RingBuffer:
         num_layers = self.delays.shape[0]
         self.padding = np.zeros((num_layers, channels), np.float32) if padding is None else np.asarray(padding, np.float32)
         self.buffer = np.empty((self.size, num_layers, batch, channels), np.float32)
-        self._layer_index = np.arange(num_layers)[:, None]
+        # Views for the two per-step operations: rows of (layer, time) and rows of time.
+        self._layer_rows = self.buffer.reshape(self.size * num_layers, batch * channels)
+        self._time_rows = self.buffer.reshape(self.size, -1)
+        # Flat row (t - delay)·L + l of every layer's taps, for every t mod size: (size, L·(k-1)).
+        times = np.arange(self.size)[:, None, None]
+        self._tap_rows = (((times - self.delays[None]) & (self.size - 1)) * num_layers
+                          + np.arange(num_layers)[None, :, None]).reshape(self.size, -1)
         self.reset()
 
-    def reset(self) -> None:
-        self.buffer[:] = self.padding[None, :, None, :]
+    def reset(self, streams: slice = slice(None)) -> None:
+        """Fill ``streams`` (all by default) with the padding: nothing generated yet."""
+        self.buffer[:, :, streams] = self.padding[None, :, None, :]
+
+    def gather(self, t: int, out: np.ndarray) -> np.ndarray:
+        """Every layer's inputs at its past taps for computing time ``t``, into ``out`` ``(L·(k-1), B·R)``."""
+        return np.take(self._layer_rows, self._tap_rows[t & (self.size - 1)], axis=0, out=out)
 
     def past(self, t: int) -> np.ndarray:
         """``(L, k - 1, B, R)``: every layer's inputs at its past taps, for computing time ``t``."""
-        rows = (t - self.delays) & (self.size - 1)
-        return self.buffer[rows, self._layer_index]
+        num_layers, num_taps = self.delays.shape
+        out = np.empty((num_layers * num_taps, self._layer_rows.shape[1]), np.float32)
+        return self.gather(t, out).reshape(num_layers, num_taps, self.buffer.shape[2], -1)
 
     def write(self, t: int, layer_inputs: np.ndarray) -> None:
-        """Store ``(L, B, R)`` layer inputs of time ``t``."""
-        self.buffer[t & (self.size - 1)] = layer_inputs
+        """Store the layer inputs of time ``t`` (any array of ``L·B·R`` values in (L, B, R) order)."""
+        self._time_rows[t & (self.size - 1)] = layer_inputs.reshape(-1)
 
-    def fill(self, t_end: int, history: np.ndarray) -> None:
-        """Store ``(L, B, T, R)`` layer inputs of times ``t_end - T .. t_end - 1`` at once (priming)."""
-        span = min(history.shape[2], self.size)
+    def place(self, t_end: int, history: np.ndarray, streams: slice = slice(None)) -> None:
+        """Store ``(T, L, B_s, R)`` layer inputs of times ``t_end - T .. t_end - 1`` for ``streams`` (a prime)."""
+        span = min(history.shape[0], self.size)
         times = np.arange(t_end - span, t_end)
-        self.buffer[times & (self.size - 1)] = np.transpose(history[:, :, -span:], (2, 0, 1, 3))
+        self.buffer[:, :, streams][times & (self.size - 1)] = history[-span:]

@@ -10,13 +10,14 @@ import onnxruntime as ort
 from serving.bundle import Bundle
 from serving.mu_law import mu_law_decode, mu_law_encode
 from serving.onnx_step import make_session
+from serving.ring_buffer import RingBuffer
 from serving.sampling import sample_classes
 
 
 class StreamingSampler:
     """Generate audio from a bundle, sample by sample, for B independent streams at once.
 
-    "Fast WaveNet": each layer's past taps are rows of one ring buffer ``(N, L, B, R)``,
+    "Fast WaveNet": each layer's past taps are rows of one `RingBuffer` ``(N, L, B, R)``,
     found by index arithmetic, so a sample costs one ``step.onnx`` call (O(layers)) however
     long the receptive field. The loop around the call allocates nothing: inputs and
     outputs are preallocated arrays bound to the session once (IO binding), the taps are
@@ -56,13 +57,13 @@ class StreamingSampler:
         self.offsets = np.asarray(card["step"]["residual_offsets"], np.float32)
         num_layers, num_taps = self.delays.shape
         r, g = card["residual_channels"], card["gate_channels"]
-        self.size = 1 << int(self.delays.max()).bit_length()
         self.session = make_session(str(bundle.file("step.onnx")), threads)
         self._full = None
         self._cond = None
 
         b = streams
-        self.ring = np.empty((self.size, num_layers, b, r), np.float32)
+        # Before the start every layer input is 0, which step.onnx stores as -offset.
+        self.ring = RingBuffer(self.delays, b, r, padding=-self.offsets)
         self.input_taps = np.empty((b, card["initial_kernel_size"]), np.int64)
         self.past = np.empty((num_layers, 1, b, num_taps * r), np.float32)
         self.logits = np.empty((b, q), np.float32)
@@ -72,12 +73,6 @@ class StreamingSampler:
         self.binding.bind_cpu_input("past", self.past)
         self.binding.bind_ortvalue_output("logits", ort.OrtValue.ortvalue_from_numpy(self.logits))
         self.binding.bind_ortvalue_output("layer_inputs", ort.OrtValue.ortvalue_from_numpy(self.layer_inputs))
-        # Flat row indices into ring.reshape(N·L, B·R) of every layer's taps, for every t mod N:
-        # row (t - delay)·L + l. A table lookup per step instead of arithmetic on arrays.
-        times = np.arange(self.size)[:, None, None]
-        self._row_table = (((times - self.delays[None]) & (self.size - 1)) * num_layers
-                           + np.arange(num_layers)[None, :, None]).reshape(self.size, -1)
-        self._ring_rows = self.ring.reshape(self.size * num_layers, b * r)
         self._past_rows = self.past.reshape(num_layers * num_taps, b * r) if num_taps == 1 else None
         self._tap_scratch = np.empty((num_layers * num_taps, b * r), np.float32)
 
@@ -111,15 +106,14 @@ class StreamingSampler:
 
     def reset(self, seed: int | None = None) -> None:
         """Forget everything generated: the ring holds causal padding, and the random stream restarts."""
-        # Before the start every layer input is 0, which step.onnx stores as -offset.
-        self.ring[:] = -self.offsets[None, :, None, :]
+        self.ring.reset()
         self.input_taps[:] = self.quantization_channels  # "before the start"
         self.t = 0
         self.rng = np.random.default_rng(self.seed if seed is None else seed)
         # Uniforms are drawn in blocks: the same numbers, in the same order, as one draw per step.
         self._uniforms = np.empty((0, self.streams))
         self._uniform_index = 0
-        self.next_logits = None
+        self.primed = False  # after a prime, self.logits holds every stream's next distribution
         self._cond_chunk = None
 
     @property
@@ -143,61 +137,79 @@ class StreamingSampler:
                 raise ValueError("the prime contains NaN or Inf.")
             classes = np.broadcast_to(mu_law_encode(audio, q), (self.streams, audio.shape[-1])).astype(np.int32)
         self.reset()
+        self.t = classes.shape[1]
+        self.prime_streams(classes, global_ids=self.global_ids, mel=self.mel)
+
+    def prime_streams(self, classes: np.ndarray, streams: slice = slice(None), global_ids=None,
+                      mel: np.ndarray | None = None) -> None:
+        """Load a prime into ``streams``' state so that it ends at the current time ``t``.
+
+        One pass of the full-sequence graph over ``classes`` ``(B_s, P)`` gives every layer's
+        inputs, which go into the ring buffer at times ``t - P .. t - 1``; the last input
+        classes become the taps, and the last logits the next distribution. `prime` uses it
+        for all streams at t = P; the server's batcher for one slot that joins mid-stream.
+        Mel frames, when given, are read from the start: the prime must begin at time 0.
+        """
         length = classes.shape[1]
         feeds = {"audio": classes}
-        if self.global_ids is not None:
-            feeds["global_id"] = self.global_ids.astype(np.int32)
-        if self.mel is not None:
+        if global_ids is not None:
+            feeds["global_id"] = np.asarray(global_ids, np.int32)
+        if mel is not None:
             padded = -(-length // self.hop) * self.hop  # whole frames; the extra samples are in the future
-            if padded > self.max_samples:
-                raise ValueError(f"the prime ({length} samples) is longer than the mel frames cover ({self.max_samples}).")
+            if padded > mel.shape[1] * self.hop:
+                raise ValueError(f"the prime ({length} samples) is longer than the mel frames cover "
+                                 f"({mel.shape[1] * self.hop}).")
             feeds["audio"] = np.pad(classes, ((0, 0), (0, padded - length)), constant_values=classes[0, -1])
-            feeds["mel"] = self.mel[:, : padded // self.hop]
+            feeds["mel"] = mel[:, : padded // self.hop]
         logits, layer_inputs = self._full_session().run(["logits", "layer_inputs"], feeds)
-        span = min(length, self.size)
-        history = layer_inputs[:, length - span : length].reshape(self.streams, span, len(self.delays), -1)
-        times = np.arange(length - span, length)
-        self.ring[times & (self.size - 1)] = np.transpose(history, (1, 2, 0, 3))
+        span = min(length, self.ring.size)
+        history = layer_inputs[:, length - span : length].reshape(classes.shape[0], span, len(self.delays), -1)
+        self.ring.reset(streams)
+        self.ring.place(self.t, np.transpose(history, (1, 2, 0, 3)), streams)
         k0 = self.input_taps.shape[1]
-        self.input_taps[:] = self.quantization_channels
+        taps = self.input_taps[streams]  # a view: written in place
+        taps[:] = self.quantization_channels
         last = classes[:, max(0, length - k0):]
-        self.input_taps[:, k0 - last.shape[1]:] = last
-        self.t = length
-        self.next_logits = logits[:, length - 1].copy()
+        taps[:, k0 - last.shape[1]:] = last
+        # The bound output buffer holds the next distribution; the next step overwrites it.
+        self.logits[streams] = logits[:, length - 1]
+        self.primed = True
 
     # -- generation -------------------------------------------------------------------------
 
     def step(self) -> np.ndarray:
         """Advance every stream by one sample; returns the new classes ``(B,)``."""
-        if self.next_logits is None:
+        if not self.primed:
             self.prime()
         if self._uniform_index == len(self._uniforms):
             self._uniforms = self.rng.random((4096, self.streams))
             self._uniform_index = 0
         uniforms = self._uniforms[self._uniform_index]
         self._uniform_index += 1
-        classes = sample_classes(self.next_logits, self.temperature, uniforms)
-        self._advance(classes)
+        classes = sample_classes(self.logits, self.temperature, uniforms)
+        self.advance(classes)
         return classes
 
-    def _advance(self, classes: np.ndarray) -> None:
+    def advance(self, classes: np.ndarray) -> None:
+        """Feed each stream's class at time t: gather the taps, run the step, store the new state.
+
+        Afterwards ``self.logits`` holds every stream's distribution for time t + 1.
+        """
         t = self.t
         taps = self.input_taps
         taps[:, :-1] = taps[:, 1:]
         taps[:, -1] = classes
-        rows = self._row_table[t & (self.size - 1)]
         if self._past_rows is not None:
-            np.take(self._ring_rows, rows, axis=0, out=self._past_rows)
+            self.ring.gather(t, self._past_rows)
         else:  # kernel > 2: taps side by side per layer, (L, B, (k-1)·R)
-            np.take(self._ring_rows, rows, axis=0, out=self._tap_scratch)
+            self.ring.gather(t, self._tap_scratch)
             num_layers, num_taps = self.delays.shape
             gathered = self._tap_scratch.reshape(num_layers, num_taps, self.streams, -1)
             self.past.reshape(num_layers, self.streams, num_taps, -1)[:] = gathered.transpose(0, 2, 1, 3)
         if self.mel is not None:
             self._set_conditioning(t)
         self.session.run_with_iobinding(self.binding)
-        self.ring[t & (self.size - 1)] = self.layer_inputs.reshape(self.ring.shape[1:])
-        self.next_logits = self.logits
+        self.ring.write(t, self.layer_inputs)
         self.t = t + 1
 
     def _set_conditioning(self, t: int) -> None:
