@@ -196,7 +196,7 @@ def export_run(run: str | Path, out: str | Path, opset: int = 17, verify: bool =
 
             verify_bundle(staging, model, log=log)  # reports the node count too
         else:
-            from export.verify import optimized_node_count
+            from serving.onnx_step import optimized_node_count
 
             nodes = optimized_node_count(staging / "step.onnx")
             log(f"step.onnx: {nodes} nodes after onnxruntime optimization ({config.num_layers} layers)")

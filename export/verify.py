@@ -8,16 +8,14 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 import tensorflow as tf
 
 from serving.bundle import load_bundle
-from serving.onnx_step import OnnxStep, make_session
+from serving.onnx_step import OnnxStep, make_session, optimized_node_count
 from serving.step_generator import StepGenerator
 from wavenet_tf.model import WaveNet
 
@@ -26,20 +24,6 @@ TOLERANCE = 1e-4
 
 class ParityError(AssertionError):
     """An engine disagrees with the Keras model by more than the tolerance."""
-
-
-def optimized_node_count(path: str | Path) -> int:
-    """Nodes left in a graph after onnxruntime's full optimization (what a step pays for)."""
-    import onnx
-
-    with tempfile.TemporaryDirectory() as folder:
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.optimized_model_filepath = str(Path(folder) / "optimized.onnx")
-        options.intra_op_num_threads = 1
-        options.log_severity_level = 3  # it warns that the saved graph is tuned to this CPU: we only count
-        ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        return len(onnx.load(options.optimized_model_filepath).graph.node)
 
 
 def _random_inputs(model: WaveNet, batch: int, length: int, rng) -> dict[str, np.ndarray]:

@@ -9,27 +9,8 @@ import numpy as np
 
 from serving.bundle import load_bundle
 from serving.naive import naive_generate_classes
+from serving.onnx_step import optimized_node_count
 from serving.streaming_sampler import StreamingSampler
-
-
-def step_node_count(path) -> int | None:
-    """Nodes of a graph after onnxruntime's optimizations (None if the `onnx` package is absent)."""
-    try:
-        import onnx
-    except ImportError:
-        return None
-    import tempfile
-    from pathlib import Path
-
-    import onnxruntime as ort
-
-    with tempfile.TemporaryDirectory() as folder:
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.optimized_model_filepath = str(Path(folder) / "optimized.onnx")
-        options.log_severity_level = 3
-        ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        return len(onnx.load(options.optimized_model_filepath).graph.node)
 
 
 def _conditioning(bundle, streams: int, samples: int) -> dict[str, Any]:
@@ -90,7 +71,7 @@ def run_bench(path, seconds: float = 2.0, threads: int = 1, naive_samples: int =
         "time_to_first_audio_s": round(results[1]["first_audio_s"], 4),
         "naive_samples_per_sec": round(naive, 1),
         "speedup_vs_naive": round(results[1]["samples_per_sec"] / naive, 1),
-        "step_nodes": step_node_count(bundle.file("step.onnx")),
+        "step_nodes": optimized_node_count(bundle.file("step.onnx")),
     }
     log(f"{path}: {report['layers']} layers, receptive field {report['receptive_field']}, {rate} Hz, "
         f"{threads} onnxruntime thread(s), step.onnx {report['step_nodes']} nodes after optimization")

@@ -19,6 +19,28 @@ def make_session(path: str, threads: int = 1) -> ort.InferenceSession:
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
+def optimized_node_count(path) -> int | None:
+    """Nodes left in a graph after onnxruntime's full optimization (what a step pays for).
+
+    None when the `onnx` package (needed to read the optimized graph) is not installed.
+    """
+    try:
+        import onnx
+    except ImportError:
+        return None
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.optimized_model_filepath = str(Path(folder) / "optimized.onnx")
+        options.intra_op_num_threads = 1
+        options.log_severity_level = 3  # it warns that the saved graph is tuned to this CPU: we only count
+        ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return len(onnx.load(options.optimized_model_filepath).graph.node)
+
+
 class OnnxStep:
     """``step(input_taps, past, global_ids, local) -> (logits, layer_inputs)`` on ``step.onnx``.
 
