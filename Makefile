@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test test-slow demo clean bench-data bench-train bench-learn browser-deps test-browser
+.PHONY: install test demo clean bench-data bench-train bench-learn browser-deps test-browser
 
 # The stamp is newer than every requirements file once the install has succeeded.
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
@@ -18,9 +18,6 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
-
-test-slow: $(STAMP)
-	$(PY) -m pytest -m slow
 
 # Debian's Chromium and playwright-core (no browser download): for the web page's test.
 browser-deps:
