@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test demo clean bench-data bench-train bench-learn browser-deps test-browser
+.PHONY: install test demo clean bench bench-data bench-train bench-learn browser-deps test-browser
 
 # The stamp is newer than every requirements file once the install has succeeded.
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
@@ -47,3 +47,21 @@ bench-learn: $(STAMP)
 		--steps-per-epoch 100 --target-length 1024 --batch-size 16 --learning-rate 0.003 \
 		--val-split 0.25 --audio-every 4 --cache-dir bench_out/cache
 	$(VENV)/bin/wavenet evaluate bench_out/learn --cache-dir bench_out/cache
+
+# Generation speed (issue #7): `small` and `realtime` trained briefly on the same built-in
+# melodies (speed does not depend on the weights' quality), their held-out bits/sample side
+# by side, exported, then `wavenet bench` on each bundle. About 8 minutes on 2 cores.
+BENCH_TRAIN := --epochs 4 --steps-per-epoch 60 --target-length 2048 --batch-size 8 --learning-rate 0.003 \
+	--val-split 0.25 --audio-every 0 --cache-dir bench_out/cache
+bench: $(STAMP)
+	$(VENV)/bin/wavenet data builtin bench_out/melodies16k --files 16 --seconds 4 --sample-rate 16000
+	$(VENV)/bin/wavenet data builtin bench_out/heldout16k --files 4 --seconds 2 --sample-rate 16000 --seed 1
+	for preset in small realtime; do \
+		rm -rf bench_out/$$preset-run && \
+		$(VENV)/bin/wavenet train bench_out/melodies16k --out bench_out/$$preset-run --preset $$preset $(BENCH_TRAIN) && \
+		$(VENV)/bin/wavenet evaluate bench_out/$$preset-run --cache-dir bench_out/cache && \
+		$(VENV)/bin/wavenet export bench_out/$$preset-run --out bench_out/$$preset --verify || exit 1; \
+	done
+	$(VENV)/bin/wavenet bench bench_out/small --seconds 3
+	$(VENV)/bin/wavenet bench bench_out/realtime --seconds 3
+	$(VENV)/bin/wavenet bench-levers bench_out/small --audio bench_out/heldout16k

@@ -6,6 +6,7 @@
     saved_model/    TF SavedModel: `serve` (full sequence -> logits) and `step` signatures
     wavenet.onnx    full sequence -> logits and layer inputs (dynamic batch and time), tf2onnx
     step.onnx       one time step for B streams, state in and out (export.step_graph)
+    step_sampler.onnx  the same step, also drawing the next class (fewer Python calls per sample)
     cond.onnx       mel frames -> per-layer conditioning at the sample rate (local conditioning)
 
 ONNX ``metadata_props`` repeat the card (without the checksums, which cover those files).
@@ -73,6 +74,19 @@ def graph_contract(model_card: dict[str, Any]) -> dict[str, Any]:
                  "meaning": "layer inputs of time t (minus step.residual_offsets) for the ring buffer"},
             ],
         },
+    }
+    step = graphs["step.onnx"]
+    graphs["step_sampler.onnx"] = {
+        "inputs": step["inputs"] + [
+            {"name": "uniform", "dtype": "float64", "shape": ["batch", 1],
+             "meaning": "one uniform number in [0, 1) per stream, for drawing the next class"},
+            {"name": "temperature", "dtype": "float64", "shape": ["batch", 1],
+             "meaning": "each stream's sampling temperature (> 0)"},
+        ],
+        "outputs": step["outputs"] + [
+            {"name": "next_taps", "dtype": "int64", "shape": ["batch", k0],
+             "meaning": "input_taps shifted by one, ending with the class of sample t+1 drawn from logits"},
+        ],
     }
     if lc:
         graphs["cond.onnx"] = {
@@ -178,8 +192,9 @@ def export_run(run: str | Path, out: str | Path, opset: int = 17, verify: bool =
         prime = _prime_model(model, residual_offsets(weights))
         full_spec = _full_signature(config)
         _convert(lambda inputs: prime(inputs), [full_spec], staging / "wavenet.onnx", opset, metadata)
-        onnx.save(build_step_graph(weights, bool(config.local_conditioning_channels), opset, metadata),
-                  str(staging / "step.onnx"))
+        for name, sampler in (("step.onnx", False), ("step_sampler.onnx", True)):
+            onnx.save(build_step_graph(weights, bool(config.local_conditioning_channels), opset, metadata, sampler),
+                      str(staging / name))
         if config.local_conditioning_channels:
             local_kernels = weights["local_kernels"]
             cond = lambda mel: {"conditioning": tf.einsum("btc,lcg->btlg", model.upsample_network(mel),

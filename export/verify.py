@@ -3,6 +3,7 @@
 - Keras vs SavedModel `serve` vs ``wavenet.onnx`` logits, several lengths and batch sizes.
 - ``step.onnx`` driven one sample at a time (teacher forcing) over 2 × receptive field + a
   margin vs the Keras full-sequence logits; the SavedModel `step` signature the same way.
+- ``step_sampler.onnx`` draws the classes NumPy draws from the same logits and uniforms.
 - ``step.onnx``'s node count after onnxruntime's graph optimizations.
 """
 
@@ -93,9 +94,34 @@ def verify_bundle(path: str | Path, model: WaveNet, seed: int = 0, log=print) ->
         inputs["audio"][:, :short], None if local is None else local[:, :short])
     report["saved_model_step"] = _check(f"Keras vs SavedModel step, teacher forcing {short} steps",
                                         float(np.abs(got - expected[:, :short]).max()), log)
+    report["sampler_mismatches"] = _sampler_mismatches(bundle, rng)
+    log(f"  {'step_sampler.onnx vs NumPy sampling, 2 x 300 samples x 3 T':<52} "
+        f"{report['sampler_mismatches']} different classes")
+    if report["sampler_mismatches"]:
+        raise ParityError("step_sampler.onnx draws other classes than serving.sampling from the same logits")
     report["step_nodes"] = optimized_node_count(bundle.file("step.onnx"))
     log(f"  step.onnx: {report['step_nodes']} nodes after onnxruntime optimization ({len(c.all_dilations)} layers)")
     return report
+
+
+def _sampler_mismatches(bundle, rng) -> int:
+    """Classes that differ between the graph's sampler and NumPy's, two streams, three temperatures."""
+    from serving.streaming_sampler import StreamingSampler
+
+    options: dict[str, Any] = {}
+    if bundle.global_conditioning:
+        options["global_ids"] = [0, bundle.card["conditioning"]["global"]["classes"] - 1]
+    if bundle.local_conditioning:
+        n_mels = bundle.card["conditioning"]["local"]["n_mels"]
+        frames = (bundle.card["receptive_field"] + 300) // bundle.hop_length + 2
+        options["mel"] = rng.normal(size=(2, frames, n_mels)).astype(np.float32)
+    mismatches = 0
+    for temperature in (0.5, 1.0, 2.0):
+        numpy_side = StreamingSampler(bundle, streams=2, temperature=temperature, seed=1, **options)
+        expected = np.stack([numpy_side.step() for _ in range(300)], axis=1)
+        graph_side = StreamingSampler(bundle, streams=2, temperature=temperature, seed=1, **options)
+        mismatches += int((graph_side.generate_classes(300) != expected).sum())
+    return mismatches
 
 
 class _TFStep:

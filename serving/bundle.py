@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-BUNDLE_FORMAT_VERSION = 1
-REQUIRED = ("wavenet.onnx", "step.onnx")
+BUNDLE_FORMAT_VERSION = 2  # 2 added step_sampler.onnx
+REQUIRED = ("wavenet.onnx", "step.onnx", "step_sampler.onnx")
 
 
 class BundleError(ValueError):

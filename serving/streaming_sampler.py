@@ -14,6 +14,10 @@ from serving.ring_buffer import RingBuffer
 from serving.sampling import sample_classes
 
 
+# Up to this many streams the graph's own sampler beats NumPy's (README, performance).
+GRAPH_SAMPLING_MAX_STREAMS = 4
+
+
 class StreamingSampler:
     """Generate audio from a bundle, sample by sample, for B independent streams at once.
 
@@ -68,11 +72,12 @@ class StreamingSampler:
         self.past = np.empty((num_layers, 1, b, num_taps * r), np.float32)
         self.logits = np.empty((b, q), np.float32)
         self.layer_inputs = np.empty((num_layers * b, r), np.float32)
-        self.binding = self.session.io_binding()
-        self.binding.bind_cpu_input("input_taps", self.input_taps)
-        self.binding.bind_cpu_input("past", self.past)
-        self.binding.bind_ortvalue_output("logits", ort.OrtValue.ortvalue_from_numpy(self.logits))
-        self.binding.bind_ortvalue_output("layer_inputs", ort.OrtValue.ortvalue_from_numpy(self.layer_inputs))
+        # step_sampler.onnx draws the next class in the graph (few streams; see generate_classes).
+        self.uniform = np.zeros((b, 1))
+        self.temperatures = np.ones((b, 1))
+        self.next_taps = np.empty_like(self.input_taps)
+        self._threads = threads
+        self._sampler = None
         self._past_rows = self.past.reshape(num_layers * num_taps, b * r) if num_taps == 1 else None
         self._tap_scratch = np.empty((num_layers * num_taps, b * r), np.float32)
 
@@ -84,7 +89,6 @@ class StreamingSampler:
             classes = card["conditioning"]["global"]["classes"]
             if self.global_ids.min() < 0 or self.global_ids.max() >= classes:
                 raise ValueError(f"global_ids must be in [0, {classes}), got {self.global_ids.tolist()}.")
-            self.binding.bind_cpu_input("global_id", self.global_ids)
         self.mel = None
         if bundle.local_conditioning:
             if mel is None:
@@ -97,10 +101,29 @@ class StreamingSampler:
             self.mel = np.ascontiguousarray(mel)
             self.hop = bundle.hop_length
             self.conditioning = np.empty((num_layers, 2, b, g), np.float32)
-            self.binding.bind_cpu_input("conditioning", self.conditioning)
             self._cond_chunk = None
             self._cond_start = 0
+        self.binding = self._bind(self.session)
         self.reset()
+
+    def _bind(self, session: ort.InferenceSession, sampler: bool = False) -> ort.IOBinding:
+        """Bind this sampler's preallocated arrays to a step session's inputs and outputs, once."""
+        binding = session.io_binding()
+        arrays = {"input_taps": self.input_taps, "past": self.past}
+        if self.global_ids is not None:
+            arrays["global_id"] = self.global_ids
+        if self.mel is not None:
+            arrays["conditioning"] = self.conditioning
+        if sampler:
+            arrays.update(uniform=self.uniform, temperature=self.temperatures)
+        for name, array in arrays.items():
+            binding.bind_cpu_input(name, array)
+        outputs = {"logits": self.logits, "layer_inputs": self.layer_inputs}
+        if sampler:
+            outputs["next_taps"] = self.next_taps
+        for name, array in outputs.items():
+            binding.bind_ortvalue_output(name, ort.OrtValue.ortvalue_from_numpy(array))
+        return binding
 
     # -- state ------------------------------------------------------------------------------
 
@@ -114,6 +137,7 @@ class StreamingSampler:
         self._uniforms = np.empty((0, self.streams))
         self._uniform_index = 0
         self.primed = False  # after a prime, self.logits holds every stream's next distribution
+        self._drawn = None  # (classes, uniforms, temperature) of the next sample, drawn by the graph
         self._cond_chunk = None
 
     @property
@@ -150,6 +174,7 @@ class StreamingSampler:
         for all streams at t = P; the server's batcher for one slot that joins mid-stream.
         Mel frames, when given, are read from the start: the prime must begin at time 0.
         """
+        self._drawn = None  # these streams' next distribution changes
         length = classes.shape[1]
         feeds = {"audio": classes}
         if global_ids is not None:
@@ -177,16 +202,29 @@ class StreamingSampler:
 
     # -- generation -------------------------------------------------------------------------
 
+    def _uniform_row(self) -> np.ndarray:
+        """The next sample's uniform numbers ``(B,)``: one row per sample, whoever draws it."""
+        if self._uniform_index == len(self._uniforms):
+            self._uniforms = self.rng.random((4096, self.streams))
+            self._uniform_index = 0
+        self._uniform_index += 1
+        return self._uniforms[self._uniform_index - 1]
+
+    def _next_classes(self) -> np.ndarray:
+        """Every stream's class for the current time, drawn from ``self.logits``."""
+        if self._drawn is not None:  # the graph drew it already, with this sample's uniforms
+            classes, uniforms, temperature = self._drawn
+            self._drawn = None
+            if temperature == self.temperature:
+                return classes
+            return sample_classes(self.logits, self.temperature, uniforms)
+        return sample_classes(self.logits, self.temperature, self._uniform_row())
+
     def step(self) -> np.ndarray:
         """Advance every stream by one sample; returns the new classes ``(B,)``."""
         if not self.primed:
             self.prime()
-        if self._uniform_index == len(self._uniforms):
-            self._uniforms = self.rng.random((4096, self.streams))
-            self._uniform_index = 0
-        uniforms = self._uniforms[self._uniform_index]
-        self._uniform_index += 1
-        classes = sample_classes(self.logits, self.temperature, uniforms)
+        classes = self._next_classes()
         self.advance(classes)
         return classes
 
@@ -195,10 +233,20 @@ class StreamingSampler:
 
         Afterwards ``self.logits`` holds every stream's distribution for time t + 1.
         """
+        self._drawn = None  # a class the graph drew is stale once the caller chose its own
         t = self.t
         taps = self.input_taps
         taps[:, :-1] = taps[:, 1:]
         taps[:, -1] = classes
+        self._gather_past(t)
+        if self.mel is not None:
+            self._set_conditioning(t)
+        self.session.run_with_iobinding(self.binding)
+        self.ring.write(t, self.layer_inputs)
+        self.t = t + 1
+
+    def _gather_past(self, t: int) -> None:
+        """Every layer's past taps for time ``t`` into the bound ``past`` input."""
         if self._past_rows is not None:
             self.ring.gather(t, self._past_rows)
         else:  # kernel > 2: taps side by side per layer, (L, B, (k-1)·R)
@@ -206,11 +254,6 @@ class StreamingSampler:
             num_layers, num_taps = self.delays.shape
             gathered = self._tap_scratch.reshape(num_layers, num_taps, self.streams, -1)
             self.past.reshape(num_layers, self.streams, num_taps, -1)[:] = gathered.transpose(0, 2, 1, 3)
-        if self.mel is not None:
-            self._set_conditioning(t)
-        self.session.run_with_iobinding(self.binding)
-        self.ring.write(t, self.layer_inputs)
-        self.t = t + 1
 
     def _set_conditioning(self, t: int) -> None:
         # cond.onnx runs once per chunk of frames, not per sample.
@@ -228,9 +271,50 @@ class StreamingSampler:
         self.conditioning[:] = self._cond_chunk[t - self._cond_start]
 
     def generate_classes(self, num_samples: int) -> np.ndarray:
+        """``num_samples`` classes per stream ``(B, num_samples)``: the same classes as `step` that many times.
+
+        With at most `GRAPH_SAMPLING_MAX_STREAMS` streams and a temperature above 0,
+        ``step_sampler.onnx`` draws each next class itself (``next_taps``), so a sample costs
+        one call and four NumPy calls instead of a dozen; with more streams NumPy's
+        vectorized sampling is faster than the graph's, and `step` does the work.
+        """
         out = np.empty((self.streams, num_samples), np.int32)
-        for i in range(num_samples):
-            out[:, i] = self.step()
+        in_graph = self.temperature > 0 and self.streams <= GRAPH_SAMPLING_MAX_STREAMS
+        if not in_graph or num_samples == 0:
+            for i in range(num_samples):
+                out[:, i] = self.step()
+            return out
+        if not self.primed:
+            self.prime()
+        classes = self._next_classes()
+        self._drawn = None
+        taps, next_taps, uniform = self.input_taps, self.next_taps, self.uniform
+        taps[:, :-1] = taps[:, 1:]
+        taps[:, -1] = classes
+        out[:, 0] = classes
+        self.temperatures[:] = self.temperature
+        if self._sampler is None:
+            session = make_session(str(self.bundle.file("step_sampler.onnx")), self._threads)
+            self._sampler = (session, self._bind(session, sampler=True))
+        run, binding = self._sampler[0].run_with_iobinding, self._sampler[1]
+        gather, write, layer_inputs = self._gather_past, self.ring.write, self.layer_inputs
+        t = self.t
+        for i in range(1, num_samples + 1):
+            # Time t's taps are in place; the graph draws sample t+1 with sample t+1's uniforms.
+            uniforms = self._uniform_row()
+            uniform[:, 0] = uniforms
+            gather(t)
+            if self.mel is not None:
+                self._set_conditioning(t)
+            run(binding)
+            write(t, layer_inputs)
+            t += 1
+            if i < num_samples:
+                taps[:] = next_taps
+                out[:, i] = next_taps[:, -1]
+        self.t = t
+        # The last call drew the class after this chunk: the next call starts from it.
+        self._drawn = (next_taps[:, -1].astype(np.int32), uniforms.copy(), self.temperature)
         return out
 
     def generate(self, num_samples: int) -> np.ndarray:

@@ -79,7 +79,11 @@ def test_model_card_and_onnx_metadata(tmp_path):
                 "residual_channels", "gate_channels", "skip_channels", "receptive_field", "conditioning",
                 "training", "graphs", "step", "files"):
         assert key in card, key
-    assert [i["name"] for i in card["graphs"]["step.onnx"]["inputs"]] == ["input_taps", "past"]
+    step = card["graphs"]["step.onnx"]
+    assert [i["name"] for i in step["inputs"]] == ["input_taps", "past"]
+    sampler = card["graphs"]["step_sampler.onnx"]
+    assert [i["name"] for i in sampler["inputs"]] == ["input_taps", "past", "uniform", "temperature"]
+    assert [o["name"] for o in sampler["outputs"]] == ["logits", "layer_inputs", "next_taps"]
     for name in ("wavenet.onnx", "step.onnx"):
         props = {p.key: p.value for p in onnx.load(tmp_path / "bundle" / name).metadata_props}
         assert json.loads(props["model_card"])["receptive_field"] == 129

@@ -12,6 +12,7 @@ import soundfile as sf
 from export.bundle import export_run
 from tests.test_export import NARROW, make_run
 from tests.tf_free import run_without_tensorflow
+from wavenet_tf.builtin_data import write_builtin_dataset
 from wavenet_tf.cli import main
 from wavenet_tf.presets import get_preset
 
@@ -92,6 +93,22 @@ def test_bench_reports_every_figure(bundle, tmp_path, capsys):
     assert report["samples_per_sec_32"] > report["samples_per_sec_1"]  # batching amortizes the per-node cost
     assert report["speedup_vs_naive"] > 1
     assert "speed-up" in capsys.readouterr().out
+
+
+def test_bench_levers_reports_each_lever(bundle, tmp_path, capsys):
+    write_builtin_dataset(tmp_path / "held_out", num_files=1, seconds=0.3, sample_rate=8000, seed=3)
+    assert main(["bench-levers", str(bundle), "--audio", str(tmp_path / "held_out"), "--seconds", "0.05",
+                 "--repeats", "1", "--json", str(tmp_path / "levers.json")]) == 0
+    report = json.loads((tmp_path / "levers.json").read_text())
+    assert set(report["threads"]) == {"1 thread, 1 stream", "2 threads, 1 stream",
+                                      "1 thread, 32 streams", "2 threads, 32 streams"}
+    assert all(v > 0 for v in {**report["threads"], **report["sessions"], **report["int8"]["speed"]}.values())
+    assert report["int8"]["nodes"]["int8"] > report["int8"]["nodes"]["float32"]  # quantization adds nodes
+    bits = report["int8"]["bits_per_sample"]
+    assert 0 < bits["float32"] < 12 and 0 < bits["int8"] < 12
+    parts = report["breakdown_1"]
+    assert parts["run_us"] > 0 and parts["sampling_us"] > 0
+    assert "bits/sample on" in capsys.readouterr().out
 
 
 def test_mel_from_an_audio_file_drives_a_locally_conditioned_bundle(tmp_path):

@@ -67,6 +67,30 @@ def test_chunked_streaming_equals_one_shot_and_seeds_reproduce(bundles):
     np.testing.assert_array_equal(sampler.generate(500), one_shot)
 
 
+@pytest.mark.parametrize("streams", [1, 3])
+def test_the_graphs_sampler_draws_what_numpy_draws(bundles, streams):
+    # step() samples in NumPy; generate_classes lets step.onnx draw (next_taps) for few streams.
+    bundle = bundles["plain"]
+    for temperature in (0.6, 1.0, 1.7):
+        numpy_side = StreamingSampler(bundle, streams=streams, seed=9, temperature=temperature)
+        reference = np.stack([numpy_side.step() for _ in range(300)], axis=1)
+        graph_side = StreamingSampler(bundle, streams=streams, seed=9, temperature=temperature)
+        parts = [graph_side.generate_classes(n) for n in (1, 37, 100)]
+        assert graph_side._drawn is not None  # the graph drew the next class: this path ran
+        parts.append(np.stack([graph_side.step() for _ in range(12)], axis=1))  # takes the drawn class
+        parts.append(graph_side.generate_classes(150))
+        np.testing.assert_array_equal(np.concatenate(parts, axis=1), reference)
+    # A temperature changed between chunks applies to the very next sample, as with step().
+    numpy_side = StreamingSampler(bundle, streams=streams, seed=2)
+    first = np.stack([numpy_side.step() for _ in range(50)], axis=1)
+    numpy_side.temperature = 0.5
+    second = np.stack([numpy_side.step() for _ in range(50)], axis=1)
+    graph_side = StreamingSampler(bundle, streams=streams, seed=2)
+    np.testing.assert_array_equal(graph_side.generate_classes(50), first)
+    graph_side.temperature = 0.5
+    np.testing.assert_array_equal(graph_side.generate_classes(50), second)
+
+
 def test_batched_streams_are_independent(bundles):
     bundle = bundles["global"]
     together = StreamingSampler(bundle, streams=3, seed=11, global_ids=[0, 1, 2], temperature=0.0)

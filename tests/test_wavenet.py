@@ -119,7 +119,7 @@ def test_receptive_field_by_gradient_for_deep_stacks(rng, preset, overrides):
     assert np.all(magnitude[t0 + 1 :] == 0), "the future has influence"
 
 
-@pytest.mark.parametrize("preset, field", [("tiny", 129), ("small", 2048), ("ibab", 5117)])
+@pytest.mark.parametrize("preset, field", [("tiny", 129), ("small", 2048), ("realtime", 1025), ("ibab", 5117)])
 def test_preset_receptive_fields(preset, field):
     assert get_preset(preset).receptive_field == field
 

@@ -385,6 +385,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_levers(args: argparse.Namespace) -> int:
+    from wavenet_tf.bench_levers import run_levers
+
+    report = run_levers(args.bundle, audio=args.audio, seconds=args.seconds, repeats=args.repeats)
+    if args.json:
+        from pathlib import Path
+
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from serving.bench import run_bench
 
@@ -618,6 +629,24 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
     bench.add_argument("--json", default=None, metavar="FILE", help="also write the figures to FILE")
     bench.set_defaults(func=cmd_bench)
+
+    levers = commands.add_parser(
+        "bench-levers", help="A/B figures for the speed levers: threads, sessions per core, int8",
+        formatter_class=_Formatter,
+        description="Measure each performance lever against its baseline in the same run, alternating, "
+                    "best of N: onnxruntime threads 1 vs 2, one session vs a session per core for 32 "
+                    "streams, where a step's time goes, and dynamic int8 quantization of step.onnx "
+                    "(speed, and bits/sample on held-out audio with --audio).",
+        epilog="examples:\n  wavenet bench-levers bundles/small\n"
+               "  wavenet bench-levers bundles/small --audio held_out/ --json levers.json",
+    )
+    levers.add_argument("bundle", metavar="BUNDLE", help="bundle folder")
+    levers.add_argument("--audio", default=None, metavar="FOLDER",
+                        help="held-out .wav/.flac at the bundle's rate, for int8's bits/sample")
+    levers.add_argument("--seconds", type=float, default=1.0, help="seconds generated per measurement (and per file)")
+    levers.add_argument("--repeats", type=int, default=3, help="alternating rounds; each variant keeps its best")
+    levers.add_argument("--json", default=None, metavar="FILE", help="also write the figures to FILE")
+    levers.set_defaults(func=cmd_bench_levers)
 
     demo = commands.add_parser(
         "demo", help="end to end on built-in audio: data, a short training, a generated WAV",

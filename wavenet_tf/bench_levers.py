@@ -1,0 +1,159 @@
+"""`wavenet bench-levers` (NumPy and onnxruntime; no TensorFlow): A/B figures for the performance levers the README discusses.
+
+Each lever is measured against its baseline in the same process, alternating, best of
+``repeats`` (the machines are shared and noisy):
+
+- onnxruntime intra-op threads, 1 vs 2, for 1 and 32 streams;
+- 32 streams as one session vs one session (and 16 streams) per core, in two threads
+  (onnxruntime releases the GIL while it runs);
+- where a step's time goes at 1 and 32 streams: ``run()`` alone vs sampling vs the rest;
+- dynamic int8 quantization of ``step.onnx`` (onnxruntime.quantization): speed, and the
+  change in bits/sample on held-out audio when a folder of it is given.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from serving.bundle import Bundle, load_bundle
+from serving.sampling import sample_classes
+from serving.streaming_sampler import StreamingSampler
+
+
+class _StepSwapped(Bundle):
+    """A bundle whose ``step.onnx`` is another file with the same contract (e.g. int8)."""
+
+    def __init__(self, bundle: Bundle, step: Path):
+        super().__init__(bundle.path, bundle.card)
+        self.step = step
+
+    def file(self, name: str) -> Path:
+        return self.step if name == "step.onnx" else super().file(name)
+
+
+def _rate(bundle, streams: int, samples: int, threads: int = 1) -> float:
+    sampler = StreamingSampler(bundle, streams=streams, seed=0, threads=threads)
+    sampler.prime()
+    started = time.perf_counter()
+    sampler.generate_classes(samples)
+    return samples * streams / (time.perf_counter() - started)
+
+
+def _split_rate(bundle, streams: int, samples: int, parts: int) -> float:
+    """Aggregate samples/s of ``streams`` split over ``parts`` samplers, each in its own thread."""
+    samplers = [StreamingSampler(bundle, streams=streams // parts, seed=i) for i in range(parts)]
+    for sampler in samplers:
+        sampler.prime()
+    threads = [threading.Thread(target=s.generate_classes, args=(samples,)) for s in samplers]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return samples * streams / (time.perf_counter() - started)
+
+
+def _best(fns: dict[str, Any], repeats: int) -> dict[str, float]:
+    """Run each variant ``repeats`` times, alternating; keep each one's best."""
+    best = {name: 0.0 for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            best[name] = max(best[name], fn())
+    return best
+
+
+def _breakdown(bundle, streams: int, samples: int) -> dict[str, float]:
+    """Microseconds per step: the whole step, ``run()`` alone, and sampling alone."""
+    sampler = StreamingSampler(bundle, streams=streams, seed=0)
+    sampler.prime()
+    started = time.perf_counter()
+    sampler.generate_classes(samples)
+    whole = (time.perf_counter() - started) / samples
+    started = time.perf_counter()
+    for _ in range(samples):
+        sampler.session.run_with_iobinding(sampler.binding)
+    run = (time.perf_counter() - started) / samples
+    uniforms = np.random.default_rng(0).random((samples, streams))
+    started = time.perf_counter()
+    for i in range(samples):
+        sample_classes(sampler.logits, 1.0, uniforms[i])
+    sampling = (time.perf_counter() - started) / samples
+    return {"step_us": 1e6 * whole, "run_us": 1e6 * run, "sampling_us": 1e6 * sampling,
+            "rest_us": 1e6 * (whole - run - sampling)}
+
+
+def _held_out_bits(bundle, folder: Path, seconds: float) -> float:
+    """Bits/sample of ``bundle``'s step graph, teacher-forced over ``seconds`` of each file in ``folder``."""
+    import soundfile
+
+    from serving.mu_law import mu_law_encode
+    from wavenet_tf.evaluate import step_logits_fn, track_bits
+
+    logits_fn = step_logits_fn(bundle)
+    rate = bundle.card["sample_rate"]
+    bits = []
+    for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".wav", ".flac")):
+        audio, file_rate = soundfile.read(path, dtype="float32", always_2d=True)
+        if file_rate != rate:
+            raise ValueError(f"{path}: {file_rate} Hz, the bundle is {rate} Hz; give audio at the bundle's rate.")
+        classes = mu_law_encode(audio[: int(seconds * rate), 0], bundle.card["quantization_channels"])
+        bits.append(track_bits(logits_fn, classes, bundle.card["receptive_field"]))
+    if not bits:
+        raise ValueError(f"{folder}: no .wav or .flac files to measure bits/sample on.")
+    return float(np.concatenate(bits).mean())
+
+
+def run_levers(path, audio: str | Path | None = None, seconds: float = 1.0, repeats: int = 3,
+               log=print) -> dict[str, Any]:
+    bundle = load_bundle(path)
+    rate = bundle.card["sample_rate"]
+    one = int(seconds * rate)
+    report: dict[str, Any] = {"bundle": str(path)}
+    log(f"{path}: levers, best of {repeats}, alternating; samples/s unless marked")
+
+    threads = _best({"1 thread, 1 stream": lambda: _rate(bundle, 1, one, 1),
+                     "2 threads, 1 stream": lambda: _rate(bundle, 1, one, 2),
+                     "1 thread, 32 streams": lambda: _rate(bundle, 32, one // 8, 1),
+                     "2 threads, 32 streams": lambda: _rate(bundle, 32, one // 8, 2)}, repeats)
+    sessions = _best({"32 streams, one session": lambda: _rate(bundle, 32, one // 8),
+                      "2 x 16 streams, a session per core": lambda: _split_rate(bundle, 32, one // 8, 2)}, repeats)
+    for name, value in {**threads, **sessions}.items():
+        log(f"  {name:<40}{value:>12,.0f}")
+    report["threads"], report["sessions"] = threads, sessions
+
+    for streams in (1, 32):
+        parts = _breakdown(bundle, streams, one // (1 if streams == 1 else 8))
+        report[f"breakdown_{streams}"] = parts
+        log(f"  {streams:>2} stream(s), µs per step: whole {parts['step_us']:.1f} = run() {parts['run_us']:.1f}"
+            f" + sampling {parts['sampling_us']:.1f} + rest {parts['rest_us']:.1f}")
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from serving.onnx_step import optimized_node_count
+
+    with tempfile.TemporaryDirectory() as folder:
+        quantized = Path(folder) / "step_int8.onnx"
+        quantize_dynamic(str(bundle.file("step.onnx")), str(quantized), weight_type=QuantType.QInt8)
+        int8 = _StepSwapped(bundle, quantized)
+        speed = _best({"float32 step.onnx, 1 stream": lambda: _rate(bundle, 1, one),
+                       "int8 step.onnx, 1 stream": lambda: _rate(int8, 1, one),
+                       "float32 step.onnx, 32 streams": lambda: _rate(bundle, 32, one // 8),
+                       "int8 step.onnx, 32 streams": lambda: _rate(int8, 32, one // 8)}, repeats)
+        nodes = {"float32": optimized_node_count(bundle.file("step.onnx")), "int8": optimized_node_count(quantized)}
+        for name, value in speed.items():
+            log(f"  {name:<40}{value:>12,.0f}")
+        log(f"  step.onnx nodes after optimization: float32 {nodes['float32']}, int8 {nodes['int8']}")
+        report["int8"] = {"speed": speed, "nodes": nodes}
+        if audio is not None:
+            bits = {"float32": _held_out_bits(bundle, Path(audio), seconds),
+                    "int8": _held_out_bits(int8, Path(audio), seconds)}
+            log(f"  bits/sample on {audio} ({seconds:g} s per file): float32 {bits['float32']:.4f},"
+                f" int8 {bits['int8']:.4f} ({bits['int8'] - bits['float32']:+.4f})")
+            report["int8"]["bits_per_sample"] = bits
+    return report
