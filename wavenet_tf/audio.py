@@ -104,6 +104,8 @@ def _decode_wav_tensorflow(path: Path) -> np.ndarray:
 
     try:
         audio, _ = tf.audio.decode_wav(tf.io.read_file(str(path)))
+    except UnicodeDecodeError:  # the op's error message quotes raw header bytes (found by fuzzing)
+        raise AudioError(path, "decoding failed, the WAV header is corrupt") from None
     except tf.errors.OpError as error:
         raise AudioError(path, f"decoding failed, the file may be truncated or corrupt ({_first_line(error)})") from None
     return audio.numpy()

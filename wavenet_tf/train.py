@@ -97,8 +97,33 @@ def compile_for_training(model: keras.Model, learning_rate: float = 1e-3, jit_co
 
 # --- files --------------------------------------------------------------------------------------
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary path beside ``path``, fsync it, and rename it into place."""
+def checksum_path(path: Path) -> Path:
+    """Where `atomic_write(..., checksum=True)` keeps ``path``'s SHA-256: ``<path>.sha256``."""
+    return path.with_name(path.name + ".sha256")
+
+
+def verify_checksum(path: Path) -> None:
+    """Raise `RunError` unless ``path`` matches a digest in its ``.sha256`` file (if it has one).
+
+    The file lists the digest of the current contents, plus the previous contents' while a
+    replacement is in flight, so a crash between the two renames is not mistaken for damage.
+    """
+    from serving.bundle import file_digest
+
+    sidecar = checksum_path(path)
+    if not sidecar.is_file():
+        return
+    if file_digest(path) not in sidecar.read_text().split():
+        raise RunError(f"{path}: contents differ from the checksum in {sidecar.name} (truncated or altered after "
+                       "it was written); restore it from a copy or retrain — it cannot be trusted as it is.")
+
+
+def atomic_write(path: Path, write: Callable[[Path], None], checksum: bool = False) -> None:
+    """Call ``write(tmp)`` on a temporary path beside ``path``, fsync it, and rename it into place.
+
+    With ``checksum`` the SHA-256 goes to ``<path>.sha256`` (see `verify_checksum`): first the
+    new and old digests, then, after the rename, the new one alone.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
     os.close(fd)
@@ -110,13 +135,25 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
+        if checksum:
+            from serving.bundle import file_digest
+
+            new = file_digest(tmp_path)
+            old = [file_digest(path)] if path.is_file() else []
+            write_text_atomically(checksum_path(path), "\n".join([new] + old) + "\n")
         os.replace(tmp_path, path)
+        if checksum:
+            write_text_atomically(checksum_path(path), new + "\n")
     finally:
         tmp_path.unlink(missing_ok=True)
 
 
+def write_text_atomically(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
 def write_json(path: Path, value: Any) -> None:
-    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(value, indent=2) + "\n"))
+    write_text_atomically(path, json.dumps(value, indent=2) + "\n")
 
 
 def read_json(path: Path) -> Any:
@@ -143,6 +180,7 @@ def load_run_model(run: str | Path, which: str = "best") -> WaveNet:
     run = Path(run)
     for name in ([f"model_{which}.keras", "model_last.keras"] if which == "best" else [f"model_{which}.keras"]):
         if (run / name).is_file():
+            verify_checksum(run / name)
             try:
                 return keras.saving.load_model(run / name)
             except Exception as error:  # a damaged zip/h5 surfaces as many exception types
@@ -169,6 +207,15 @@ class RunCheckpoint(keras.callbacks.Callback):
         self._started = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        committed = self.state["epoch"]
+        try:
+            self._commit(epoch, logs)
+        except OSError as error:  # a full disk, a lost mount: the last commit still stands
+            raise RunError(f"{self.run}: saving epoch {epoch + 1} failed ({error}). The run is intact at epoch "
+                           f"{committed} (state.json); free space or fix the folder, then run again with "
+                           "--resume.") from None
+
+    def _commit(self, epoch: int, logs: dict[str, Any] | None) -> None:
         logs = {k: float(v) for k, v in (logs or {}).items()}
         step = (epoch + 1) * self.steps_per_epoch
         prefix = self.manager.save(checkpoint_number=step)
@@ -178,14 +225,41 @@ class RunCheckpoint(keras.callbacks.Callback):
         history = [r for r in self.state["history"] if r["epoch"] < epoch + 1] + [row]
         monitor = "val_loss" if "val_loss" in logs else "loss"
         improved = self.state.get("best") is None or logs[monitor] < self.state["best"]["value"]
-        atomic_write(self.run / "model_last.keras", lambda tmp: self.wavenet.save(tmp))
+        atomic_write(self.run / "model_last.keras", lambda tmp: self.wavenet.save(tmp), checksum=True)
         if improved:
-            atomic_write(self.run / "model_best.keras", lambda tmp: self.wavenet.save(tmp))
-        atomic_write(self.run / "metrics.csv", lambda tmp: tmp.write_text(_csv(history)))
-        self.state.update(epoch=epoch + 1, step=step, checkpoint=os.path.basename(prefix), history=history)
+            atomic_write(self.run / "model_best.keras", lambda tmp: self.wavenet.save(tmp), checksum=True)
+        write_text_atomically(self.run / "metrics.csv", _csv(history))
+        self.state.update(epoch=epoch + 1, step=step, checkpoint=os.path.basename(prefix), history=history,
+                          checkpoint_files=checkpoint_digests(Path(prefix)))
         if improved:
             self.state["best"] = {"metric": monitor, "value": logs[monitor], "epoch": epoch + 1}
         write_json(self.run / "state.json", self.state)  # the commit point: always last
+
+
+def checkpoint_digests(prefix: Path) -> dict[str, str]:
+    """SHA-256 of each file of the TF checkpoint ``prefix`` (its ``.index`` and ``.data-*`` shards)."""
+    from serving.bundle import file_digest
+
+    files = sorted(prefix.parent.glob(prefix.name + ".*"))
+    if not files:
+        raise RunError(f"{prefix}: the checkpoint wrote no files.")
+    return {f.name: file_digest(f) for f in files}
+
+
+def verify_checkpoint(run: Path, state: dict[str, Any]) -> Path:
+    """The committed checkpoint's prefix, after checking its files against state.json's digests."""
+    from serving.bundle import file_digest
+
+    prefix = run / "checkpoints" / state["checkpoint"]
+    for name, digest in state.get("checkpoint_files", {}).items():
+        path = prefix.parent / name
+        if not path.is_file():
+            raise RunError(f"{path}: missing, but state.json's checkpoint needs it; the run cannot resume. "
+                           "Restore the file, or start a new run (model_last.keras holds the last weights).")
+        if file_digest(path) != digest:
+            raise RunError(f"{path}: contents differ from the checksum in state.json (truncated or altered); "
+                           "the run cannot resume from it. Restore the file, or start a new run.")
+    return prefix
 
 
 def _csv(rows: list[dict[str, Any]]) -> str:
@@ -338,7 +412,12 @@ def train(
         trainer.optimizer.build(trainer.trainable_variables)
         checkpoint = tf.train.Checkpoint(model=trainer, optimizer=trainer.optimizer)
         if state["checkpoint"]:
-            checkpoint.read(str(run / "checkpoints" / state["checkpoint"])).assert_existing_objects_matched()
+            prefix = verify_checkpoint(run, state)
+            try:
+                checkpoint.read(str(prefix)).assert_existing_objects_matched()
+            except (tf.errors.OpError, AssertionError, ValueError) as error:
+                raise RunError(f"{prefix}: the checkpoint cannot be restored ({type(error).__name__}: "
+                               f"{str(error).splitlines()[0][:200]}).") from None
             logger.info("resumed %s at epoch %d (step %d)", run, state["epoch"], state["step"])
 
     conditioning = dict(global_conditioning=bool(model_config.global_conditioning_classes),
