@@ -112,3 +112,51 @@ def test_card_health_openapi_and_page(client):
 def test_serve_refuses_a_bad_bundle_at_start(tmp_path, capsys):
     assert main(["serve", str(tmp_path)]) == 2
     assert "not a bundle" in capsys.readouterr().err
+
+
+def test_an_api_key_guards_generation_and_the_card(bundle):
+    with TestClient(create_app(bundle, max_seconds=1.0, api_key="s3cret")) as c:
+        body = {"seconds": 0.02, "speaker": 0}
+        for headers in ({}, {"X-API-Key": "wrong"}, {"Authorization": "Bearer wrong"}):
+            response = c.post("/v1/generate", json=body, headers=headers)
+            assert response.status_code == 401 and "API key" in response.json()["error"]
+        assert c.get("/v1/model").status_code == 401
+        assert c.get("/healthz").status_code == 200  # liveness stays open
+        assert c.post("/v1/generate", json=body, headers={"X-API-Key": "s3cret"}).status_code == 200
+        assert c.get("/v1/model", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+
+
+def test_request_bodies_are_limited(bundle):
+    with TestClient(create_app(bundle, max_body_bytes=64)) as c:
+        big = '{"seconds": 0.02, "speaker": 0, "pad": "' + "x" * 100 + '"}'
+        response = c.post("/v1/generate", content=big, headers={"content-type": "application/json"})
+        assert response.status_code == 413 and "64 bytes" in response.json()["error"]
+
+        def chunked():  # no Content-Length: counted while read
+            yield b'{"seconds": 0.02, '
+            yield b'"speaker": 0, "pad": "' + b"x" * 100 + b'"}'
+
+        response = c.post("/v1/generate", content=chunked(), headers={"content-type": "application/json"})
+        assert response.status_code == 413
+        small = c.post("/v1/generate", json={"seconds": 0.02, "speaker": 0})
+        assert small.status_code == 200
+        assert c.get("/healthz").json()["active_streams"] == 0
+
+
+def test_a_request_past_its_timeout_ends_and_frees_its_stream(bundle):
+    with TestClient(create_app(bundle, max_streams=1, max_seconds=60.0, timeout=0.5, chunk=64)) as c:
+        started = time.perf_counter()
+        response = c.post("/v1/generate", json={"seconds": 60.0, "speaker": 0})
+        assert time.perf_counter() - started < 10
+        assert response.status_code == 200 and len(response.content) < 44 + 60 * 8000 * 2  # cut short
+        deadline = time.time() + 5
+        while c.get("/healthz").json()["active_streams"] and time.time() < deadline:
+            time.sleep(0.05)
+        assert c.get("/healthz").json()["active_streams"] == 0
+        assert c.post("/v1/generate", json={"seconds": 0.05, "speaker": 0}).status_code == 200
+
+
+def test_limits_must_be_positive(bundle):
+    for bad in ({"max_streams": 0}, {"timeout": 0}, {"max_body_bytes": -1}, {"queue_limit": -1}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            create_app(bundle, **bad)

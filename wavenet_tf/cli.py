@@ -380,8 +380,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from serving.server import serve
 
     bundle = load_bundle(args.bundle)  # a bad bundle stops here, before the port opens
+    api_key = args.api_key or os.environ.get("WAVENET_API_KEY") or None
+    if args.host not in ("127.0.0.1", "localhost", "::1") and api_key is None:
+        print(f"warning: serving on {args.host} without an API key: anyone who can reach the port can generate "
+              "(set --api-key or WAVENET_API_KEY)", file=sys.stderr)
     serve(bundle, host=args.host, port=args.port, max_streams=args.max_streams, queue_limit=args.queue_limit,
-          max_seconds=args.max_seconds, threads=args.threads)
+          max_seconds=args.max_seconds, threads=args.threads, max_body_bytes=args.max_body_bytes,
+          timeout=args.timeout, api_key=api_key)
     return 0
 
 
@@ -614,6 +619,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--queue-limit", type=int, default=16, help="requests waiting for a stream; more get 429")
     serve_parser.add_argument("--max-seconds", type=float, default=30.0, help="longest audio one request may ask for")
     serve_parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
+    serve_parser.add_argument("--max-body-bytes", type=int, default=4096, help="largest request body; more gets 413")
+    serve_parser.add_argument("--timeout", type=float, default=300.0,
+                              help="wall seconds one request may take, queueing included; the stream ends there")
+    serve_parser.add_argument("--api-key", default=None,
+                              help="require this key (Authorization: Bearer KEY or X-API-Key) for /v1/*; "
+                                   "default: the WAVENET_API_KEY environment variable, else none")
     serve_parser.set_defaults(func=cmd_serve)
 
     bench = commands.add_parser(
