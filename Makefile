@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test demo clean bench bench-data bench-train bench-learn browser-deps test-browser
+.PHONY: install test test-reliability demo clean notebooks bench bench-data bench-train bench-learn browser-deps test-browser
 
 # The stamp is newer than every requirements file once the install has succeeded.
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
@@ -19,6 +19,11 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+# Faults, fuzzing and load (issue #9): a SIGKILL loop over training, 10,000 fuzzed audio files,
+# Schemathesis against the server's OpenAPI schema, and a loopback load test. About 6 minutes.
+test-reliability: $(STAMP)
+	$(PY) -m pytest -m reliability -s -p no:cacheprovider
+
 # Debian's Chromium and playwright-core (no browser download): for the web page's test.
 browser-deps:
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
@@ -30,8 +35,13 @@ test-browser: $(STAMP) browser-deps
 demo: $(STAMP)
 	$(VENV)/bin/wavenet demo --out demo_out
 
+# The compendium: regenerate every notebooks/NN_*.ipynb from its jupytext source and execute it
+# at full size (about 6 minutes on 2 cores). `make test` executes them small.
+notebooks: $(STAMP)
+	$(PY) notebooks/build.py
+
 clean:
-	rm -rf demo_out .pytest_cache
+	rm -rf demo_out .pytest_cache notebooks/_work
 
 bench-data: $(STAMP)
 	$(VENV)/bin/wavenet bench-data --preset small
