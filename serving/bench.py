@@ -44,22 +44,36 @@ def _sampler_rate(bundle, streams: int, samples: int, threads: int, chunk: int =
             "chunk_p99_ms": 1000 * float(np.percentile(latencies, 99))}
 
 
-def run_bench(path, seconds: float = 2.0, threads: int = 1, naive_samples: int = 64, log=print) -> dict[str, Any]:
+def _naive_rate(bundle, samples: int) -> float:
+    uniforms = np.random.default_rng(0).random((samples, 1))
+    options = _conditioning(bundle, 1, samples)
+    started = time.perf_counter()
+    naive_generate_classes(bundle, samples, uniforms, **options)
+    return samples / (time.perf_counter() - started)
+
+
+def run_bench(path, seconds: float = 2.0, threads: int = 1, naive_samples: int = 64, repeats: int = 3,
+              log=print) -> dict[str, Any]:
+    """Each figure is the best of ``repeats`` runs, the rounds alternating between the measurements
+    (a shared machine's noise only ever slows a run down)."""
     bundle = load_bundle(path)
     rate = bundle.card["sample_rate"]
     one = int(seconds * rate)
-    results = {n: _sampler_rate(bundle, n, max(256, one // (1 if n == 1 else n // 2)), threads) for n in (1, 8, 32)}
-    uniforms = np.random.default_rng(0).random((naive_samples, 1))
-    options = _conditioning(bundle, 1, naive_samples)
-    started = time.perf_counter()
-    naive_generate_classes(bundle, naive_samples, uniforms, **options)
-    naive = naive_samples / (time.perf_counter() - started)
+    results: dict[int, dict[str, float]] = {}
+    naive = 0.0
+    for _ in range(repeats):
+        for n in (1, 8, 32):
+            result = _sampler_rate(bundle, n, max(256, one // (1 if n == 1 else n // 2)), threads)
+            if n not in results or result["samples_per_sec"] > results[n]["samples_per_sec"]:
+                results[n] = result
+        naive = max(naive, _naive_rate(bundle, naive_samples))
     report = {
         "bundle": str(path),
         "sample_rate": rate,
         "receptive_field": bundle.card["receptive_field"],
         "layers": len(bundle.card["dilations"]),
         "threads": threads,
+        "repeats": repeats,
         "samples_per_sec_1": round(results[1]["samples_per_sec"], 1),
         "samples_per_sec_8": round(results[8]["samples_per_sec"], 1),
         "samples_per_sec_32": round(results[32]["samples_per_sec"], 1),
@@ -74,7 +88,8 @@ def run_bench(path, seconds: float = 2.0, threads: int = 1, naive_samples: int =
         "step_nodes": optimized_node_count(bundle.file("step.onnx")),
     }
     log(f"{path}: {report['layers']} layers, receptive field {report['receptive_field']}, {rate} Hz, "
-        f"{threads} onnxruntime thread(s), step.onnx {report['step_nodes']} nodes after optimization")
+        f"{threads} onnxruntime thread(s), step.onnx {report['step_nodes']} nodes after optimization; "
+        f"best of {repeats}")
     log(f"  {'streams':<10}{'samples/s':>14}{'real-time factor':>20}")
     for n in (1, 8, 32):
         speed = results[n]["samples_per_sec"]

@@ -107,7 +107,8 @@ def test_bench_levers_reports_each_lever(bundle, tmp_path, capsys):
     bits = report["int8"]["bits_per_sample"]
     assert 0 < bits["float32"] < 12 and 0 < bits["int8"] < 12
     parts = report["breakdown_1"]
-    assert parts["run_us"] > 0 and parts["sampling_us"] > 0
+    assert parts["run_us"] > 0 and parts["graph_samples"]  # one stream: the graph draws
+    assert report["breakdown_32"]["sampling_us"] > 0 and not report["breakdown_32"]["graph_samples"]
     assert "bits/sample on" in capsys.readouterr().out
 
 

@@ -26,15 +26,15 @@ from serving.sampling import sample_classes
 from serving.streaming_sampler import StreamingSampler
 
 
-class _StepSwapped(Bundle):
-    """A bundle whose ``step.onnx`` is another file with the same contract (e.g. int8)."""
+class _StepsSwapped(Bundle):
+    """A bundle whose step graphs are other files with the same contracts (e.g. int8)."""
 
-    def __init__(self, bundle: Bundle, step: Path):
+    def __init__(self, bundle: Bundle, steps: dict[str, Path]):
         super().__init__(bundle.path, bundle.card)
-        self.step = step
+        self.steps = steps
 
     def file(self, name: str) -> Path:
-        return self.step if name == "step.onnx" else super().file(name)
+        return self.steps.get(name) or super().file(name)
 
 
 def _rate(bundle, streams: int, samples: int, threads: int = 1) -> float:
@@ -69,23 +69,28 @@ def _best(fns: dict[str, Any], repeats: int) -> dict[str, float]:
 
 
 def _breakdown(bundle, streams: int, samples: int) -> dict[str, float]:
-    """Microseconds per step: the whole step, ``run()`` alone, and sampling alone."""
+    """Microseconds per step: the whole step, the graph's ``run()`` alone, NumPy sampling alone
+    (0 when the graph draws the classes: up to `GRAPH_SAMPLING_MAX_STREAMS` streams), the rest."""
     sampler = StreamingSampler(bundle, streams=streams, seed=0)
     sampler.prime()
     started = time.perf_counter()
     sampler.generate_classes(samples)
     whole = (time.perf_counter() - started) / samples
+    in_graph = sampler._sampler is not None
+    session, binding = sampler._sampler if in_graph else (sampler.session, sampler.binding)
     started = time.perf_counter()
     for _ in range(samples):
-        sampler.session.run_with_iobinding(sampler.binding)
+        session.run_with_iobinding(binding)
     run = (time.perf_counter() - started) / samples
-    uniforms = np.random.default_rng(0).random((samples, streams))
-    started = time.perf_counter()
-    for i in range(samples):
-        sample_classes(sampler.logits, 1.0, uniforms[i])
-    sampling = (time.perf_counter() - started) / samples
+    sampling = 0.0
+    if not in_graph:
+        uniforms = np.random.default_rng(0).random((samples, streams))
+        started = time.perf_counter()
+        for i in range(samples):
+            sample_classes(sampler.logits, 1.0, uniforms[i])
+        sampling = (time.perf_counter() - started) / samples
     return {"step_us": 1e6 * whole, "run_us": 1e6 * run, "sampling_us": 1e6 * sampling,
-            "rest_us": 1e6 * (whole - run - sampling)}
+            "rest_us": 1e6 * (whole - run - sampling), "graph_samples": in_graph}
 
 
 def _held_out_bits(bundle, folder: Path, seconds: float) -> float:
@@ -130,17 +135,22 @@ def run_levers(path, audio: str | Path | None = None, seconds: float = 1.0, repe
     for streams in (1, 32):
         parts = _breakdown(bundle, streams, one // (1 if streams == 1 else 8))
         report[f"breakdown_{streams}"] = parts
-        log(f"  {streams:>2} stream(s), µs per step: whole {parts['step_us']:.1f} = run() {parts['run_us']:.1f}"
-            f" + sampling {parts['sampling_us']:.1f} + rest {parts['rest_us']:.1f}")
+        graph = "step_sampler.onnx" if parts["graph_samples"] else "step.onnx"
+        sampling = "sampling in the graph" if parts["graph_samples"] else f"NumPy sampling {parts['sampling_us']:.1f}"
+        log(f"  {streams:>2} stream(s), µs per sample step: whole {parts['step_us']:.1f} = {graph} run() "
+            f"{parts['run_us']:.1f} + {sampling} + the rest of the loop {parts['rest_us']:.1f}")
 
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     from serving.onnx_step import optimized_node_count
 
     with tempfile.TemporaryDirectory() as folder:
-        quantized = Path(folder) / "step_int8.onnx"
-        quantize_dynamic(str(bundle.file("step.onnx")), str(quantized), weight_type=QuantType.QInt8)
-        int8 = _StepSwapped(bundle, quantized)
+        steps = {}
+        for name in ("step.onnx", "step_sampler.onnx"):  # one stream runs the sampler graph
+            steps[name] = Path(folder) / f"int8_{name}"
+            quantize_dynamic(str(bundle.file(name)), str(steps[name]), weight_type=QuantType.QInt8)
+        quantized = steps["step.onnx"]
+        int8 = _StepsSwapped(bundle, steps)
         speed = _best({"float32 step.onnx, 1 stream": lambda: _rate(bundle, 1, one),
                        "int8 step.onnx, 1 stream": lambda: _rate(int8, 1, one),
                        "float32 step.onnx, 32 streams": lambda: _rate(bundle, 32, one // 8),

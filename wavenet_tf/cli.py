@@ -404,7 +404,7 @@ def cmd_bench_levers(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from serving.bench import run_bench
 
-    report = run_bench(args.bundle, seconds=args.seconds, threads=args.threads)
+    report = run_bench(args.bundle, seconds=args.seconds, threads=args.threads, repeats=args.repeats)
     if args.json:
         from pathlib import Path
 
@@ -638,6 +638,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("bundle", metavar="BUNDLE", help="bundle folder")
     bench.add_argument("--seconds", type=float, default=2.0, help="seconds of audio generated for one stream")
     bench.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
+    bench.add_argument("--repeats", type=int, default=3, help="alternating rounds; each figure is the best")
     bench.add_argument("--json", default=None, metavar="FILE", help="also write the figures to FILE")
     bench.set_defaults(func=cmd_bench)
 
