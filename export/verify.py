@@ -106,15 +106,10 @@ def verify_bundle(path: str | Path, model: WaveNet, seed: int = 0, log=print) ->
 
 def _sampler_mismatches(bundle, rng) -> int:
     """Classes that differ between the graph's sampler and NumPy's, two streams, three temperatures."""
+    from serving.bench import conditioning_options
     from serving.streaming_sampler import StreamingSampler
 
-    options: dict[str, Any] = {}
-    if bundle.global_conditioning:
-        options["global_ids"] = [0, bundle.card["conditioning"]["global"]["classes"] - 1]
-    if bundle.local_conditioning:
-        n_mels = bundle.card["conditioning"]["local"]["n_mels"]
-        frames = (bundle.card["receptive_field"] + 300) // bundle.hop_length + 2
-        options["mel"] = rng.normal(size=(2, frames, n_mels)).astype(np.float32)
+    options = conditioning_options(bundle, 2, 300, rng)
     mismatches = 0
     for temperature in (0.5, 1.0, 2.0):
         numpy_side = StreamingSampler(bundle, streams=2, temperature=temperature, seed=1, **options)

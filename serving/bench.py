@@ -13,20 +13,27 @@ from serving.onnx_step import optimized_node_count
 from serving.streaming_sampler import StreamingSampler
 
 
-def _conditioning(bundle, streams: int, samples: int) -> dict[str, Any]:
-    options = {}
+def conditioning_options(bundle, streams: int, samples: int, rng: np.random.Generator | None = None) -> dict[str, Any]:
+    """`StreamingSampler` conditioning for ``samples`` (prime included) per stream, whatever the bundle needs.
+
+    Without ``rng``: global id 0 and constant mel frames (speed does not depend on them).
+    With it: ids spread from 0 to the last class, and random mel frames (for checks).
+    """
+    options: dict[str, Any] = {}
     if bundle.global_conditioning:
-        options["global_ids"] = np.zeros(streams, np.int64)
+        classes = bundle.card["conditioning"]["global"]["classes"]
+        spread = np.arange(streams) * (classes - 1) // max(streams - 1, 1)
+        options["global_ids"] = np.zeros(streams, np.int64) if rng is None else spread.astype(np.int64)
     if bundle.local_conditioning:
         local = bundle.card["conditioning"]["local"]
-        frames = (samples + bundle.card["receptive_field"]) // local["hop_length"] + 2
-        options["mel"] = np.full((streams, frames, local["n_mels"]), -5.0, np.float32)
+        shape = (streams, (samples + bundle.card["receptive_field"]) // local["hop_length"] + 2, local["n_mels"])
+        options["mel"] = np.full(shape, -5.0, np.float32) if rng is None else rng.normal(size=shape).astype(np.float32)
     return options
 
 
 def _sampler_rate(bundle, streams: int, samples: int, threads: int, chunk: int = 256) -> dict[str, float]:
     sampler = StreamingSampler(bundle, streams=streams, seed=0, threads=threads,
-                               **_conditioning(bundle, streams, samples))
+                               **conditioning_options(bundle, streams, samples))
     requested = time.perf_counter()
     sampler.prime()
     latencies = []
@@ -46,7 +53,7 @@ def _sampler_rate(bundle, streams: int, samples: int, threads: int, chunk: int =
 
 def _naive_rate(bundle, samples: int) -> float:
     uniforms = np.random.default_rng(0).random((samples, 1))
-    options = _conditioning(bundle, 1, samples)
+    options = conditioning_options(bundle, 1, samples)
     started = time.perf_counter()
     naive_generate_classes(bundle, samples, uniforms, **options)
     return samples / (time.perf_counter() - started)

@@ -31,11 +31,17 @@ def resolve_speaker(bundle: Bundle, speaker: str | None) -> int | None:
 
 def mel_from_file(bundle: Bundle, path: str | Path) -> np.ndarray:
     """Log-mel frames of an audio file with the bundle's settings (NumPy; no TensorFlow)."""
-    from serving.mel import log_mel
     from wavenet_tf.audio import load_audio
 
-    local = bundle.card["conditioning"]["local"]
     audio, _ = load_audio(path, bundle.card["sample_rate"], use_tensorflow=False)
+    return mel_frames(bundle, audio)
+
+
+def mel_frames(bundle: Bundle, audio: np.ndarray) -> np.ndarray:
+    """Log-mel frames of mono audio at the bundle's rate, with the bundle's settings."""
+    from serving.mel import log_mel
+
+    local = bundle.card["conditioning"]["local"]
     return log_mel(audio, bundle.card["sample_rate"], local["n_mels"], local["hop_length"],
                    local["n_fft"], local["fmin"], local["fmax"])
 

@@ -234,19 +234,14 @@ class StreamingSampler:
         Afterwards ``self.logits`` holds every stream's distribution for time t + 1.
         """
         self._drawn = None  # a class the graph drew is stale once the caller chose its own
-        t = self.t
         taps = self.input_taps
         taps[:, :-1] = taps[:, 1:]
         taps[:, -1] = classes
-        self._gather_past(t)
-        if self.mel is not None:
-            self._set_conditioning(t)
-        self.session.run_with_iobinding(self.binding)
-        self.ring.write(t, self.layer_inputs)
-        self.t = t + 1
+        self._run(self.session, self.binding)
 
-    def _gather_past(self, t: int) -> None:
-        """Every layer's past taps for time ``t`` into the bound ``past`` input."""
+    def _run(self, session: ort.InferenceSession, binding: ort.IOBinding) -> None:
+        """Step time t, whose input taps are in place: gather the past, run, store, t + 1."""
+        t = self.t
         if self._past_rows is not None:
             self.ring.gather(t, self._past_rows)
         else:  # kernel > 2: taps side by side per layer, (L, B, (k-1)·R)
@@ -254,6 +249,11 @@ class StreamingSampler:
             num_layers, num_taps = self.delays.shape
             gathered = self._tap_scratch.reshape(num_layers, num_taps, self.streams, -1)
             self.past.reshape(num_layers, self.streams, num_taps, -1)[:] = gathered.transpose(0, 2, 1, 3)
+        if self.mel is not None:
+            self._set_conditioning(t)
+        session.run_with_iobinding(binding)
+        self.ring.write(t, self.layer_inputs)
+        self.t = t + 1
 
     def _set_conditioning(self, t: int) -> None:
         # cond.onnx runs once per chunk of frames, not per sample.
@@ -287,7 +287,6 @@ class StreamingSampler:
         if not self.primed:
             self.prime()
         classes = self._next_classes()
-        self._drawn = None
         taps, next_taps, uniform = self.input_taps, self.next_taps, self.uniform
         taps[:, :-1] = taps[:, 1:]
         taps[:, -1] = classes
@@ -296,25 +295,15 @@ class StreamingSampler:
         if self._sampler is None:
             session = make_session(str(self.bundle.file("step_sampler.onnx")), self._threads)
             self._sampler = (session, self._bind(session, sampler=True))
-        run, binding = self._sampler[0].run_with_iobinding, self._sampler[1]
-        gather, write, layer_inputs = self._gather_past, self.ring.write, self.layer_inputs
-        t = self.t
         for i in range(1, num_samples + 1):
             # Time t's taps are in place; the graph draws sample t+1 with sample t+1's uniforms.
-            uniforms = self._uniform_row()
-            uniform[:, 0] = uniforms
-            gather(t)
-            if self.mel is not None:
-                self._set_conditioning(t)
-            run(binding)
-            write(t, layer_inputs)
-            t += 1
+            uniform[:, 0] = self._uniform_row()
+            self._run(*self._sampler)
             if i < num_samples:
                 taps[:] = next_taps
                 out[:, i] = next_taps[:, -1]
-        self.t = t
         # The last call drew the class after this chunk: the next call starts from it.
-        self._drawn = (next_taps[:, -1].astype(np.int32), uniforms.copy(), self.temperature)
+        self._drawn = (next_taps[:, -1].astype(np.int32), uniform[:, 0].copy(), self.temperature)
         return out
 
     def generate(self, num_samples: int) -> np.ndarray:

@@ -27,14 +27,6 @@ def bundle(tmp_path_factory):
     return folder / "bundle"
 
 
-@pytest.fixture(scope="module")
-def speaker_bundle(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("gen-gc")
-    make_run(folder / "run", get_preset("tiny", **NARROW, global_conditioning_classes=2), ["bass", "harp"])
-    export_run(folder / "run", folder / "bundle", log=lambda *_: None)
-    return folder / "bundle"
-
-
 def test_generate_writes_a_wav_and_the_same_seed_gives_the_same_bytes(bundle, tmp_path):
     for name in ("a.wav", "b.wav"):
         assert main(["generate", str(bundle), "--seconds", "0.25", "--out", str(tmp_path / name), "--seed", "4",
@@ -110,6 +102,21 @@ def test_bench_levers_reports_each_lever(bundle, tmp_path, capsys):
     assert parts["run_us"] > 0 and parts["graph_samples"]  # one stream: the graph draws
     assert report["breakdown_32"]["sampling_us"] > 0 and not report["breakdown_32"]["graph_samples"]
     assert "bits/sample on" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("conditioning", ["global", "local"])
+def test_bench_levers_measures_conditioned_bundles_too(speaker_bundle, tmp_path, conditioning):
+    if conditioning == "global":
+        path = speaker_bundle
+    else:
+        make_run(tmp_path / "run", get_preset("tiny", **NARROW, local_conditioning_channels=8, upsample_scales=(4,)))
+        export_run(tmp_path / "run", tmp_path / "bundle", log=lambda *_: None)
+        path = tmp_path / "bundle"
+    write_builtin_dataset(tmp_path / "held_out", num_files=1, seconds=0.3, sample_rate=8000, seed=3)
+    assert main(["bench-levers", str(path), "--audio", str(tmp_path / "held_out"), "--seconds", "0.05",
+                 "--repeats", "1", "--json", str(tmp_path / "levers.json")]) == 0
+    bits = json.loads((tmp_path / "levers.json").read_text())["int8"]["bits_per_sample"]
+    assert 0 < bits["float32"] < 12 and 0 < bits["int8"] < 12
 
 
 def test_mel_from_an_audio_file_drives_a_locally_conditioned_bundle(tmp_path):

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from serving.bench import conditioning_options
 from serving.bundle import Bundle, load_bundle
 from serving.sampling import sample_classes
 from serving.streaming_sampler import StreamingSampler
@@ -37,9 +38,16 @@ class _StepsSwapped(Bundle):
         return self.steps.get(name) or super().file(name)
 
 
-def _rate(bundle, streams: int, samples: int, threads: int = 1) -> float:
-    sampler = StreamingSampler(bundle, streams=streams, seed=0, threads=threads)
+def _primed(bundle, streams: int, samples: int, threads: int = 1, seed: int = 0) -> StreamingSampler:
+    """A primed sampler for ``streams``, with whatever conditioning the bundle needs."""
+    sampler = StreamingSampler(bundle, streams=streams, seed=seed, threads=threads,
+                               **conditioning_options(bundle, streams, samples))
     sampler.prime()
+    return sampler
+
+
+def _rate(bundle, streams: int, samples: int, threads: int = 1) -> float:
+    sampler = _primed(bundle, streams, samples, threads)
     started = time.perf_counter()
     sampler.generate_classes(samples)
     return samples * streams / (time.perf_counter() - started)
@@ -47,9 +55,7 @@ def _rate(bundle, streams: int, samples: int, threads: int = 1) -> float:
 
 def _split_rate(bundle, streams: int, samples: int, parts: int) -> float:
     """Aggregate samples/s of ``streams`` split over ``parts`` samplers, each in its own thread."""
-    samplers = [StreamingSampler(bundle, streams=streams // parts, seed=i) for i in range(parts)]
-    for sampler in samplers:
-        sampler.prime()
+    samplers = [_primed(bundle, streams // parts, samples, seed=i) for i in range(parts)]
     threads = [threading.Thread(target=s.generate_classes, args=(samples,)) for s in samplers]
     started = time.perf_counter()
     for thread in threads:
@@ -71,8 +77,7 @@ def _best(fns: dict[str, Any], repeats: int) -> dict[str, float]:
 def _breakdown(bundle, streams: int, samples: int) -> dict[str, float]:
     """Microseconds per step: the whole step, the graph's ``run()`` alone, NumPy sampling alone
     (0 when the graph draws the classes: up to `GRAPH_SAMPLING_MAX_STREAMS` streams), the rest."""
-    sampler = StreamingSampler(bundle, streams=streams, seed=0)
-    sampler.prime()
+    sampler = _primed(bundle, streams, samples)
     started = time.perf_counter()
     sampler.generate_classes(samples)
     whole = (time.perf_counter() - started) / samples
@@ -97,6 +102,7 @@ def _held_out_bits(bundle, folder: Path, seconds: float) -> float:
     """Bits/sample of ``bundle``'s step graph, teacher-forced over ``seconds`` of each file in ``folder``."""
     import soundfile
 
+    from serving.generate import mel_frames
     from serving.mu_law import mu_law_encode
     from wavenet_tf.evaluate import step_logits_fn, track_bits
 
@@ -107,8 +113,13 @@ def _held_out_bits(bundle, folder: Path, seconds: float) -> float:
         audio, file_rate = soundfile.read(path, dtype="float32", always_2d=True)
         if file_rate != rate:
             raise ValueError(f"{path}: {file_rate} Hz, the bundle is {rate} Hz; give audio at the bundle's rate.")
-        classes = mu_law_encode(audio[: int(seconds * rate), 0], bundle.card["quantization_channels"])
-        bits.append(track_bits(logits_fn, classes, bundle.card["receptive_field"]))
+        audio = audio[: int(seconds * rate), 0]
+        classes = mu_law_encode(audio, bundle.card["quantization_channels"])
+        bits.append(track_bits(
+            logits_fn, classes, bundle.card["receptive_field"], bundle.hop_length,
+            # The same id for both graphs: the A/B compares them, not the labels.
+            global_id=0 if bundle.global_conditioning else None,
+            mel=mel_frames(bundle, audio) if bundle.local_conditioning else None))
     if not bits:
         raise ValueError(f"{folder}: no .wav or .flac files to measure bits/sample on.")
     return float(np.concatenate(bits).mean())
