@@ -14,9 +14,10 @@ disconnects frees its slot, whether or not its stream had started.
 Limits, each an argument of `create_app` (and a `wavenet serve` flag) with a safe default:
 ``max_seconds`` of audio per request, ``max_streams`` generated together, ``queue_limit``
 waiting, ``max_body_bytes`` per request body (413 beyond), ``timeout`` seconds of wall time
-per request, queueing included (the stream ends there, short of its header's length). With ``api_key`` (or the
-``WAVENET_API_KEY`` environment variable, read by the CLI) ``/v1/generate`` and
-``/v1/model`` need ``Authorization: Bearer KEY`` or ``X-API-Key: KEY`` (401 otherwise).
+per request, queueing included (the stream ends there, short of its header's length).
+With ``api_key`` (or the ``WAVENET_API_KEY`` environment variable, read by the CLI)
+``/v1/generate`` and ``/v1/model`` need ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``
+(401 otherwise).
 No request field names a file: the only file the server reads is its bundle, at start.
 """
 
@@ -146,7 +147,7 @@ def create_app(bundle: Bundle, max_streams: int = 8, queue_limit: int = 16, max_
     async def bad_request(_: Request, error: RequestValidationError) -> JSONResponse:
         fields = [".".join(str(p) for p in e["loc"] if p != "body") or "body" for e in error.errors()]
         messages = [f"{f}: {e['msg']}" for f, e in zip(fields, error.errors())]
-        return JSONResponse(status_code=400, content={"error": "; ".join(messages), "fields": fields})
+        return _error(400, "; ".join(messages), fields)
 
     @app.get("/healthz")
     def health() -> dict[str, Any]:

@@ -1,8 +1,6 @@
 """The compendium cannot rot: every notebook executes (small sizes), and the committed
 ``.ipynb`` files are the executed output of the current ``.py`` sources."""
 
-from pathlib import Path
-
 import jupytext
 import nbformat
 import pytest

@@ -9,21 +9,15 @@ import pytest
 import soundfile as sf
 from fastapi.testclient import TestClient
 
-from export.bundle import export_run
 from serving.bundle import load_bundle
 from serving.server import create_app
 from serving.streaming_sampler import StreamingSampler
-from tests.test_export import NARROW, make_run
 from wavenet_tf.cli import main
-from wavenet_tf.presets import get_preset
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("srv")
-    make_run(folder / "run", get_preset("tiny", **NARROW, global_conditioning_classes=2), ["bass", "harp"])
-    export_run(folder / "run", folder / "bundle", log=lambda *_: None)
-    return load_bundle(folder / "bundle")
+def bundle(speaker_bundle):
+    return load_bundle(speaker_bundle)
 
 
 @pytest.fixture

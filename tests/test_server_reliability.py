@@ -1,15 +1,12 @@
 """The server under bad input and load: fuzzed against its own OpenAPI schema, and a bounded
 loopback load test at and above the batching limit (``reliability``: `make test-reliability`)."""
 
-import os
 import re
 import socket
 import statistics
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import psutil
@@ -20,27 +17,16 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from export.bundle import export_run
 from serving.bundle import load_bundle
 from serving.server import create_app
-from tests.test_export import NARROW, make_run
-from wavenet_tf.presets import get_preset
+from tests.test_train import WAVENET
 
-WAVENET = str(Path(sys.executable).with_name("wavenet"))
 
 
 @pytest.fixture(scope="module")
-def bundle_path(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("served")
-    make_run(folder / "run", get_preset("tiny", **NARROW, global_conditioning_classes=2), ["bass", "harp"])
-    export_run(folder / "run", folder / "bundle", log=lambda *_: None)
-    return folder / "bundle"
-
-
-@pytest.fixture(scope="module")
-def app(bundle_path):
+def app(speaker_bundle):
     # Short audio, so that thousands of valid requests stay fast.
-    return create_app(load_bundle(bundle_path), max_streams=4, queue_limit=4, max_seconds=0.02, chunk=64)
+    return create_app(load_bundle(speaker_bundle), max_streams=4, queue_limit=4, max_seconds=0.02, chunk=64)
 
 
 def _fuzz_api(app, examples: int) -> dict:
@@ -126,10 +112,10 @@ def _round(url, clients, seconds, rate, disconnecting=0):
 
 
 @pytest.mark.reliability
-def test_load_at_and_above_the_batching_limit(bundle_path):
+def test_load_at_and_above_the_batching_limit(speaker_bundle):
     """N clients for M seconds of audio each, at, and at three times, the server's stream limit."""
     port, max_streams, queue_limit, seconds = _free_port(), 8, 8, 3.0
-    server = subprocess.Popen([WAVENET, "serve", str(bundle_path), "--port", str(port), "--max-streams",
+    server = subprocess.Popen([WAVENET, "serve", str(speaker_bundle), "--port", str(port), "--max-streams",
                                str(max_streams), "--queue-limit", str(queue_limit), "--max-seconds", "10"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"

@@ -393,22 +393,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_bench_levers(args: argparse.Namespace) -> int:
     from wavenet_tf.bench_levers import run_levers
 
-    report = run_levers(args.bundle, audio=args.audio, seconds=args.seconds, repeats=args.repeats)
-    if args.json:
+    _write_report(args.json, run_levers(args.bundle, audio=args.audio, seconds=args.seconds, repeats=args.repeats))
+    return 0
+
+
+def _write_report(path: str | None, report: dict[str, Any]) -> None:
+    """``--json FILE``: the figures a bench printed, as JSON."""
+    if path:
         from pathlib import Path
 
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
-    return 0
+        Path(path).write_text(json.dumps(report, indent=2) + "\n")
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from serving.bench import run_bench
 
-    report = run_bench(args.bundle, seconds=args.seconds, threads=args.threads, repeats=args.repeats)
-    if args.json:
-        from pathlib import Path
-
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    _write_report(args.json, run_bench(args.bundle, seconds=args.seconds, threads=args.threads, repeats=args.repeats))
     return 0
 
 

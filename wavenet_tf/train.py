@@ -35,6 +35,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from serving.bundle import file_digest
 from wavenet_tf.config import DataConfig, ModelConfig, TrainConfig
 from wavenet_tf.metrics import BitsPerSample
 from wavenet_tf.model import WaveNet
@@ -108,8 +109,6 @@ def verify_checksum(path: Path) -> None:
     The file lists the digest of the current contents, plus the previous contents' while a
     replacement is in flight, so a crash between the two renames is not mistaken for damage.
     """
-    from serving.bundle import file_digest
-
     sidecar = checksum_path(path)
     if not sidecar.is_file():
         return
@@ -136,8 +135,6 @@ def atomic_write(path: Path, write: Callable[[Path], None], checksum: bool = Fal
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
         if checksum:
-            from serving.bundle import file_digest
-
             new = file_digest(tmp_path)
             old = [file_digest(path)] if path.is_file() else []
             write_text_atomically(checksum_path(path), "\n".join([new] + old) + "\n")
@@ -238,8 +235,6 @@ class RunCheckpoint(keras.callbacks.Callback):
 
 def checkpoint_digests(prefix: Path) -> dict[str, str]:
     """SHA-256 of each file of the TF checkpoint ``prefix`` (its ``.index`` and ``.data-*`` shards)."""
-    from serving.bundle import file_digest
-
     files = sorted(prefix.parent.glob(prefix.name + ".*"))
     if not files:
         raise RunError(f"{prefix}: the checkpoint wrote no files.")
@@ -248,8 +243,6 @@ def checkpoint_digests(prefix: Path) -> dict[str, str]:
 
 def verify_checkpoint(run: Path, state: dict[str, Any]) -> Path:
     """The committed checkpoint's prefix, after checking its files against state.json's digests."""
-    from serving.bundle import file_digest
-
     prefix = run / "checkpoints" / state["checkpoint"]
     for name, digest in state.get("checkpoint_files", {}).items():
         path = prefix.parent / name
