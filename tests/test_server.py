@@ -83,15 +83,20 @@ def test_beyond_the_queue_limit_the_answer_is_429(bundle):
             assert refused.status_code == 429 and "Retry-After" in refused.headers
 
 
+def assert_stream_freed(client, within: float) -> None:
+    """Within ``within`` seconds no stream is active, and a new request is served."""
+    deadline = time.time() + within
+    while client.get("/healthz").json()["active_streams"] and time.time() < deadline:
+        time.sleep(0.05)
+    assert client.get("/healthz").json()["active_streams"] == 0
+    assert client.post("/v1/generate", json={"seconds": 0.05, "speaker": 0}).status_code == 200
+
+
 def test_a_client_that_disconnects_frees_its_stream(bundle):
     with TestClient(create_app(bundle, max_streams=1, queue_limit=0, chunk=64)) as c:
         with c.stream("POST", "/v1/generate", json={"seconds": 5.0, "speaker": 0}) as response:
             next(response.iter_bytes())
-        deadline = time.time() + 10
-        while c.get("/healthz").json()["active_streams"] and time.time() < deadline:
-            time.sleep(0.05)
-        assert c.get("/healthz").json()["active_streams"] == 0
-        assert c.post("/v1/generate", json={"seconds": 0.05, "speaker": 0}).status_code == 200
+        assert_stream_freed(c, within=10)
 
 
 def test_card_health_openapi_and_page(client):
@@ -143,11 +148,7 @@ def test_a_request_past_its_timeout_ends_and_frees_its_stream(bundle):
         response = c.post("/v1/generate", json={"seconds": 60.0, "speaker": 0})
         assert time.perf_counter() - started < 10
         assert response.status_code == 200 and len(response.content) < 44 + 60 * 8000 * 2  # cut short
-        deadline = time.time() + 5
-        while c.get("/healthz").json()["active_streams"] and time.time() < deadline:
-            time.sleep(0.05)
-        assert c.get("/healthz").json()["active_streams"] == 0
-        assert c.post("/v1/generate", json={"seconds": 0.05, "speaker": 0}).status_code == 200
+        assert_stream_freed(c, within=5)
 
 
 def test_limits_must_be_positive(bundle):
