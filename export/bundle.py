@@ -7,6 +7,8 @@
     wavenet.onnx    full sequence -> logits and layer inputs (dynamic batch and time), tf2onnx
     step.onnx       one time step for B streams, state in and out (export.step_graph)
     step_sampler.onnx  the same step, also drawing the next class (fewer Python calls per sample)
+    step_native.onnx   one node of the native operator: K samples for B streams per call
+                    (export.native_graph; needs the library serving/csrc builds at install)
     cond.onnx       mel frames -> per-layer conditioning at the sample rate (local conditioning)
 
 ONNX ``metadata_props`` repeat the card (without the checksums, which cover those files).
@@ -26,6 +28,7 @@ import numpy as np
 import onnx
 import tensorflow as tf
 
+from export.native_graph import build_native_graph
 from export.step_graph import build_step_graph, residual_offsets
 from export.tf_step import make_tf_step
 from serving.bundle import BUNDLE_FORMAT_VERSION, file_digest
@@ -195,6 +198,9 @@ def export_run(run: str | Path, out: str | Path, opset: int = 17, verify: bool =
         for name, sampler in (("step.onnx", False), ("step_sampler.onnx", True)):
             onnx.save(build_step_graph(weights, bool(config.local_conditioning_channels), opset, metadata, sampler),
                       str(staging / name))
+        # The native engine's one-node graph (serving.native); step.onnx stays the portable one.
+        onnx.save(build_native_graph(weights, bool(config.local_conditioning_channels), metadata, opset),
+                  str(staging / "step_native.onnx"))
         if config.local_conditioning_channels:
             local_kernels = weights["local_kernels"]
             cond = lambda mel: {"conditioning": tf.einsum("btc,lcg->btlg", model.upsample_network(mel),

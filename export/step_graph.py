@@ -36,6 +36,24 @@ def residual_offsets(weights: Mapping[str, np.ndarray]) -> np.ndarray:
     return offsets
 
 
+def folded_arrays(weights: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The arrays every step engine computes with, biases folded once for all of them.
+
+    ``tables`` ``(K0, Q + 1, R)``: the input taps' lookup tables with the first conv's bias
+    on the current tap's rows; ``gate_bias`` ``(L, 2G)``: each layer's gate bias plus its
+    residual offset pushed through the past and current kernels (see the module docstring).
+    ``step.onnx`` and the native operator (`export.native_graph`) both use these.
+    """
+    w = {k: np.asarray(v) for k, v in weights.items()}
+    q = w["logits_bias"].shape[0]
+    offsets = residual_offsets(w)
+    tables = w["input_tables"].copy()
+    tables[-1, :q] += w["input_bias"]
+    bias = w["gate_bias"] + np.einsum("lr,lkrg->lg", offsets, w["past_kernels"]) \
+        + np.einsum("lr,lrg->lg", offsets, w["current_kernels"])
+    return {"tables": tables.astype(np.float32), "gate_bias": bias.astype(np.float32)}
+
+
 def _sampling_nodes(logits: str, q: int, num_input_taps: int, opset: int, node, const) -> None:
     """``next_taps``: the next class drawn in the graph, with `serving.sampling.sample_classes`' arithmetic.
 
@@ -97,7 +115,7 @@ def build_step_graph(weights: Mapping[str, np.ndarray], local_conditioning: bool
     num_layers, num_taps, r, two_g = w["past_kernels"].shape
     g = two_g // 2
     q = w["logits_bias"].shape[0]
-    offsets = residual_offsets(w)
+    folded = folded_arrays(w)
     inits, nodes = [], []
 
     def const(name, value, dtype=np.float32):
@@ -110,9 +128,8 @@ def build_step_graph(weights: Mapping[str, np.ndarray], local_conditioning: bool
 
     # Input taps: the per-tap lookup tables stacked into one, so the taps are one Gather at
     # offset indices and a sum; the first conv's bias rides on the current tap's table.
-    tables = w["input_tables"].copy()
+    tables = folded["tables"]
     num_input_taps, rows = tables.shape[0], tables.shape[1]
-    tables[-1, :q] += w["input_bias"]
     index = node("Add", ["input_taps", const("tap_offsets", np.arange(num_input_taps) * rows, np.int64)], ["tap_rows"])
     looked_up = node("Gather", [const("input_tables", tables.reshape(-1, r)), index], ["tap_embeddings"], axis=0)
     h = node("ReduceSum", [looked_up, const("tap_axis", [1], np.int64)], ["h_0"], keepdims=0)
@@ -120,10 +137,8 @@ def build_step_graph(weights: Mapping[str, np.ndarray], local_conditioning: bool
     # Every layer's past taps at once: (L, 1, B, KR) @ (L, 2, KR, G) -> (L, 2, B, G).
     past_w = w["past_kernels"].reshape(num_layers, num_taps * r, 2, g).transpose(0, 2, 1, 3)
     # Gate bias, plus the folded residual offsets through both the past and current taps.
-    bias = w["gate_bias"] + np.einsum("lr,lkrg->lg", offsets, w["past_kernels"]) \
-        + np.einsum("lr,lrg->lg", offsets, w["current_kernels"])
     pre = node("MatMul", ["past", const("past_kernels", past_w)], ["past_products"])
-    pre = node("Add", [pre, const("gate_bias", bias.reshape(num_layers, 2, 1, g))], ["pre_biased"])
+    pre = node("Add", [pre, const("gate_bias", folded["gate_bias"].reshape(num_layers, 2, 1, g))], ["pre_biased"])
     global_conditioning = "global_tables" in w
     if global_conditioning:
         # (L, C, 2G) -> (L, 2, C, G): a Gather on axis 2 lands in pre's layout directly.

@@ -9,13 +9,17 @@ import onnxruntime as ort
 
 from serving.bundle import Bundle
 from serving.mu_law import mu_law_decode, mu_law_encode
+from serving.native import NativeEngine, NativeState, NativeUnavailable, open_native, resolve_engine
 from serving.onnx_step import make_session
 from serving.ring_buffer import RingBuffer
-from serving.sampling import sample_classes
+from serving.sampling import sample_classes, sample_rows
 
 
 # Up to this many streams the graph's own sampler beats NumPy's (README, performance).
 GRAPH_SAMPLING_MAX_STREAMS = 4
+# The native engine generates at most this many samples per call (bounds the uniforms and
+# conditioning arrays; a call of 4096 samples already makes the per-call cost negligible).
+NATIVE_CHUNK = 4096
 
 
 class StreamingSampler:
@@ -39,6 +43,9 @@ class StreamingSampler:
         global_ids: each stream's global class id (globally conditioned bundles).
         mel: ``(B, frames, n_mels)`` log-mel frames (locally conditioned bundles); generation
             can run for at most ``frames · hop_length`` samples including the prime.
+        engine: ``native`` (the bundle's ``step_native.onnx``: K samples per call), ``graph``
+            (``step.onnx``: one call per sample) or ``auto`` (native when it loads, else the
+            graph, with the reason in ``engine_note``). Both compute the same classes.
 
     Example:
     >>> sampler = StreamingSampler(load_bundle("bundles/first"), streams=2, seed=1)  # doctest: +SKIP
@@ -48,7 +55,7 @@ class StreamingSampler:
     """
 
     def __init__(self, bundle: Bundle, streams: int = 1, temperature: float = 1.0, seed: int = 0,
-                 threads: int = 1, global_ids=None, mel: np.ndarray | None = None):
+                 threads: int = 1, global_ids=None, mel: np.ndarray | None = None, engine: str | None = None):
         card = bundle.card
         self.bundle = bundle
         self.streams = streams
@@ -104,7 +111,23 @@ class StreamingSampler:
             self._cond_chunk = None
             self._cond_start = 0
         self.binding = self._bind(self.session)
+        self.native: NativeEngine | None = None
+        self.engine_note = self._open_engine(resolve_engine(engine), threads)
+        self.engine = "native" if self.native is not None else "graph"
         self.reset()
+
+    def _open_engine(self, engine: str, threads: int) -> str | None:
+        """Open the native engine if asked and possible; returns why not, or None."""
+        if engine == "graph":
+            return "the standard step graph was asked for"
+        try:
+            state = NativeState(self.ring.buffer, self.input_taps, self.logits)
+            self.native = open_native(self.bundle, state, threads)
+        except NativeUnavailable as error:
+            if engine == "native":
+                raise
+            return str(error)
+        return None
 
     def _bind(self, session: ort.InferenceSession, sampler: bool = False) -> ort.IOBinding:
         """Bind this sampler's preallocated arrays to a step session's inputs and outputs, once."""
@@ -278,6 +301,8 @@ class StreamingSampler:
         one call and four NumPy calls instead of a dozen; with more streams NumPy's
         vectorized sampling is faster than the graph's, and `step` does the work.
         """
+        if self.native is not None:
+            return self._generate_native(num_samples)
         out = np.empty((self.streams, num_samples), np.int32)
         in_graph = self.temperature > 0 and self.streams <= GRAPH_SAMPLING_MAX_STREAMS
         if not in_graph or num_samples == 0:
@@ -305,6 +330,77 @@ class StreamingSampler:
         # The last call drew the class after this chunk: the next call starts from it.
         self._drawn = (next_taps[:, -1].astype(np.int32), uniform[:, 0].copy(), self.temperature)
         return out
+
+    def _uniform_block(self, count: int) -> np.ndarray:
+        """The next ``count`` samples' uniforms ``(B, count)``: the rows `_uniform_row` would give, in order."""
+        rows = []
+        while count:
+            if self._uniform_index == len(self._uniforms):
+                self._uniforms = self.rng.random((4096, self.streams))
+                self._uniform_index = 0
+            take = min(count, len(self._uniforms) - self._uniform_index)
+            rows.append(self._uniforms[self._uniform_index : self._uniform_index + take])
+            self._uniform_index += take
+            count -= take
+        return np.ascontiguousarray(np.concatenate(rows).T)
+
+    def _generate_native(self, num_samples: int) -> np.ndarray:
+        """`generate_classes` on the native engine: one operator call per `NATIVE_CHUNK` samples."""
+        if not self.primed:
+            self.prime()
+        out = np.empty((self.streams, num_samples), np.int32)
+        temperatures = np.full(self.streams, float(self.temperature))
+        done = 0
+        while done < num_samples:
+            n = min(NATIVE_CHUNK, num_samples - done)
+            uniforms = self._uniform_block(n)
+            forced = None
+            if self._drawn is not None:  # step_sampler.onnx drew this sample's class already
+                classes, drawn_uniforms, temperature = self._drawn
+                self._drawn = None
+                if temperature != self.temperature:
+                    classes = sample_classes(self.logits, self.temperature, drawn_uniforms)
+                forced = np.full((self.streams, n), -1, np.int64)
+                forced[:, 0] = classes
+                uniforms = np.concatenate([drawn_uniforms[:, None], uniforms[:, :-1]], axis=1)
+                self._uniform_index -= 1  # the block's last row was not used
+            out[:, done : done + n] = self.run_chunk(uniforms, temperatures, forced=forced)
+            done += n
+        return out
+
+    def run_chunk(self, uniforms: np.ndarray, temperatures: np.ndarray, active: np.ndarray | None = None,
+                  forced: np.ndarray | None = None) -> np.ndarray:
+        """Advance the streams by K samples, drawing each from the current logits; returns ``(B, K)`` classes.
+
+        ``uniforms`` ``(B, K)`` and ``temperatures`` ``(B,)`` per stream. With ``active``
+        (stream indices) the native engine advances only those streams (the others keep
+        their state and get class -1); the standard graph advances every stream. ``forced``
+        classes (-1: draw) are fed instead of drawn ones.
+        """
+        batch, samples = uniforms.shape
+        if self.native is not None:
+            conditioning = self._native_conditioning(self.t, samples) if self.mel is not None else None
+            classes, _ = self.native.run(self.t, uniforms, temperatures, active, self.global_ids, conditioning, forced)
+            self.t += samples
+            return classes
+        out = np.empty((batch, samples), np.int64)
+        for i in range(samples):
+            classes = sample_rows(self.logits, temperatures, uniforms[:, i])
+            if forced is not None:
+                classes = np.where(forced[:, i] >= 0, forced[:, i], classes)
+            out[:, i] = classes
+            self.advance(classes)
+        return out
+
+    def _native_conditioning(self, t: int, samples: int) -> np.ndarray:
+        """cond.onnx's per-layer terms for times ``t .. t + samples - 1``: ``(B, K, L, 2G)``."""
+        if t + samples > self.max_samples:
+            raise ValueError(f"the mel frames cover {self.max_samples} samples; generation reached the end.")
+        first, last = t // self.hop, -(-(t + samples) // self.hop)
+        out = self._cond_session().run(None, {"mel": self.mel[:, first:last]})[0]  # (B, T, L, 2G)
+        out = out.reshape(self.streams, out.shape[1], len(self.delays), -1)
+        start = t - first * self.hop
+        return np.ascontiguousarray(out[:, start : start + samples])
 
     def generate(self, num_samples: int) -> np.ndarray:
         """``num_samples`` float32 samples per stream, ``(B, num_samples)``."""

@@ -74,7 +74,7 @@ def test_the_graphs_sampler_draws_what_numpy_draws(bundles, streams):
     for temperature in (0.6, 1.0, 1.7):
         numpy_side = StreamingSampler(bundle, streams=streams, seed=9, temperature=temperature)
         reference = np.stack([numpy_side.step() for _ in range(300)], axis=1)
-        graph_side = StreamingSampler(bundle, streams=streams, seed=9, temperature=temperature)
+        graph_side = StreamingSampler(bundle, streams=streams, seed=9, temperature=temperature, engine="graph")
         parts = [graph_side.generate_classes(n) for n in (1, 37, 100)]
         assert graph_side._drawn is not None  # the graph drew the next class: this path ran
         parts.append(np.stack([graph_side.step() for _ in range(12)], axis=1))  # takes the drawn class
@@ -85,7 +85,7 @@ def test_the_graphs_sampler_draws_what_numpy_draws(bundles, streams):
     first = np.stack([numpy_side.step() for _ in range(50)], axis=1)
     numpy_side.temperature = 0.5
     second = np.stack([numpy_side.step() for _ in range(50)], axis=1)
-    graph_side = StreamingSampler(bundle, streams=streams, seed=2)
+    graph_side = StreamingSampler(bundle, streams=streams, seed=2, engine="graph")
     np.testing.assert_array_equal(graph_side.generate_classes(50), first)
     graph_side.temperature = 0.5
     np.testing.assert_array_equal(graph_side.generate_classes(50), second)

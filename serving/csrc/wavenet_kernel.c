@@ -1,0 +1,362 @@
+/* The WaveNet step engine's arithmetic (see wavenet_kernel.h for what it computes).
+ *
+ * Written with GCC's vector extensions (8 floats, one AVX register where the CPU has them;
+ * the compiler splits them where it does not), so the same source is portable C and fast.
+ * Why it is fast where step.onnx is not: one call does K samples of every layer for every
+ * stream, so there is no per-node dispatch at all; the cost left is the multiply-adds and
+ * reading the weights. A thread's streams are processed layer by layer together, so a
+ * layer's weights are fetched into cache once per sample for all of them.
+ */
+#include "wavenet_kernel.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef float v8 __attribute__((vector_size(32)));
+typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+static inline v8 load8(const float *p) { return *(const v8u *)p; }
+static inline void store8(float *p, v8 v) { *(v8u *)p = v; }
+static inline v8 splat8(float x) { return (v8){x, x, x, x, x, x, x, x}; }
+/* Lane-wise select without C++'s vector ?: (masks are all-ones or zero). */
+static inline v8 select8(v8i mask, v8 a, v8 b) { return (v8)(((v8i)a & mask) | ((v8i)b & ~mask)); }
+static inline v8 min8(v8 a, v8 b) { return select8(a < b, a, b); }
+static inline v8 max8(v8 a, v8 b) { return select8(a > b, a, b); }
+
+/* ---- y[0:n] += x[0:m] @ w, w row-major (m, n) ------------------------------------------ */
+
+/* Register-blocked column strips: NV vectors of accumulators stay in registers while the
+ * m rows stream past, so each weight is loaded once and the output written once. */
+#define MATVEC_STRIP(NAME, NV)                                                                   \
+    static inline void NAME(float *restrict y, const float *restrict x, const float *restrict w, \
+                            int m, int n) {                                                      \
+        v8 acc[NV];                                                                              \
+        for (int v = 0; v < NV; v++) acc[v] = load8(y + 8 * v);                                  \
+        for (int i = 0; i < m; i++) {                                                            \
+            const v8 xi = splat8(x[i]);                                                          \
+            const float *row = w + (size_t)i * n;                                                \
+            for (int v = 0; v < NV; v++) acc[v] += xi * load8(row + 8 * v);                      \
+        }                                                                                        \
+        for (int v = 0; v < NV; v++) store8(y + 8 * v, acc[v]);                                  \
+    }
+MATVEC_STRIP(strip8, 8)
+MATVEC_STRIP(strip4, 4)
+MATVEC_STRIP(strip1, 1)
+
+static void matvec_acc(float *restrict y, const float *restrict x, const float *restrict w, int m, int n) {
+    int j = 0;
+    for (; j + 64 <= n; j += 64) strip8(y + j, x, w + j, m, n);
+    for (; j + 32 <= n; j += 32) strip4(y + j, x, w + j, m, n);
+    for (; j + 8 <= n; j += 8) strip1(y + j, x, w + j, m, n);
+    for (; j < n; j++) { /* channel counts that are not a multiple of 8 */
+        float s = y[j];
+        for (int i = 0; i < m; i++) s += x[i] * w[(size_t)i * n + j];
+        y[j] = s;
+    }
+}
+
+/* Y[b] += X[b] @ w for nb <= 4 streams at once: each weight load feeds nb multiply-adds,
+ * which is what lets many streams go faster than one (one stream is bound by reading the
+ * weights; four share every read). Columns in strips of 16 (two vectors): 4 x 2 accumulators,
+ * two weight vectors and a broadcast fit AVX2's 16 registers. */
+#define MATMUL_STRIP(NAME, NB, NV)                                                                 \
+    static inline void NAME(float *const *ys, const float *const *xs, const float *restrict w,     \
+                            int m, int n, int j) {                                                 \
+        v8 acc[NB][NV];                                                                            \
+        for (int b = 0; b < NB; b++)                                                               \
+            for (int v = 0; v < NV; v++) acc[b][v] = load8(ys[b] + j + 8 * v);                      \
+        for (int i = 0; i < m; i++) {                                                              \
+            const float *row = w + (size_t)i * n + j;                                              \
+            v8 wv[NV];                                                                             \
+            for (int v = 0; v < NV; v++) wv[v] = load8(row + 8 * v);                               \
+            for (int b = 0; b < NB; b++) {                                                         \
+                const v8 xb = splat8(xs[b][i]);                                                    \
+                for (int v = 0; v < NV; v++) acc[b][v] += xb * wv[v];                              \
+            }                                                                                      \
+        }                                                                                          \
+        for (int b = 0; b < NB; b++)                                                               \
+            for (int v = 0; v < NV; v++) store8(ys[b] + j + 8 * v, acc[b][v]);                      \
+    }
+#define MATMUL_GROUP(NAME, NB)                                                                    \
+    MATMUL_STRIP(NAME##_16, NB, 2)                                                                 \
+    MATMUL_STRIP(NAME##_8, NB, 1)                                                                  \
+    static void NAME(float *const *ys, const float *const *xs, const float *restrict w, int m, int n) { \
+        int j = 0;                                                                                 \
+        for (; j + 16 <= n; j += 16) NAME##_16(ys, xs, w, m, n, j);                                \
+        for (; j + 8 <= n; j += 8) NAME##_8(ys, xs, w, m, n, j);                                   \
+        for (; j < n; j++)                                                                         \
+            for (int b = 0; b < NB; b++) {                                                         \
+                float s = ys[b][j];                                                                \
+                for (int i = 0; i < m; i++) s += xs[b][i] * w[(size_t)i * n + j];                   \
+                ys[b][j] = s;                                                                      \
+            }                                                                                      \
+    }
+MATMUL_GROUP(matmul4, 4)
+MATMUL_GROUP(matmul3, 3)
+MATMUL_GROUP(matmul2, 2)
+
+/* ys[b][0:n] += xs[b][0:m] @ w for nb (1..4) streams. */
+static void matmul(float *const *ys, const float *const *xs, const float *w, int m, int n, int nb) {
+    switch (nb) {
+    case 4: matmul4(ys, xs, w, m, n); break;
+    case 3: matmul3(ys, xs, w, m, n); break;
+    case 2: matmul2(ys, xs, w, m, n); break;
+    default: matvec_acc(ys[0], xs[0], w, m, n);
+    }
+}
+
+/* ---- activations --------------------------------------------------------------------- */
+
+/* exp of 8 floats: x = n·ln2 + r with |r| <= ln2/2, e^r by Cephes' degree-5 minimax
+ * polynomial, 2^n through the exponent bits. Relative error ~1e-7 (a float's own rounding):
+ * the logits stay within the 1e-4 contract with room to spare, where libm's expf would cost
+ * ~10x more per value and a step evaluates L·2G of them. */
+static inline v8 exp8(v8 x) {
+    x = min8(x, splat8(88.3762626647949f));
+    x = max8(x, splat8(-87.3365478515625f));
+    const v8 shifter = splat8(12582912.0f); /* 1.5·2^23: adding it rounds to an integer */
+    v8 n = (x * 1.44269504088896341f + shifter) - shifter;
+    v8 r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    v8 p = splat8(1.9875691500e-4f);
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    v8i bits = (__builtin_convertvector(n, v8i) + 127) << 23;
+    return p * (v8)bits;
+}
+
+/* z = tanh(a) · sigmoid(b) for 8 lanes: tanh a = 1 - 2 / (e^{2a} + 1), sigmoid b = 1 / (1 + e^{-b}).
+ * Both saturate cleanly (e^x is clamped above, so no inf / inf). */
+static inline v8 gate8(v8 a, v8 b) {
+    v8 t = 1.0f - 2.0f / (exp8(a + a) + 1.0f);
+    v8 s = 1.0f / (1.0f + exp8(-b));
+    return t * s;
+}
+
+static void gated(float *restrict z, const float *restrict pre, int g) {
+    int j = 0;
+    for (; j + 8 <= g; j += 8) store8(z + j, gate8(load8(pre + j), load8(pre + g + j)));
+    if (j < g) { /* a tail of fewer than 8 channels: through a padded vector */
+        float a[8] = {0}, b[8] = {0}, out[8];
+        memcpy(a, pre + j, (g - j) * sizeof(float));
+        memcpy(b, pre + g + j, (g - j) * sizeof(float));
+        store8(out, gate8(load8(a), load8(b)));
+        memcpy(z + j, out, (g - j) * sizeof(float));
+    }
+}
+
+static void relu_bias(float *restrict y, const float *restrict bias, int n) {
+    for (int j = 0; j < n; j++) {
+        float v = y[j] + (bias ? bias[j] : 0.0f);
+        y[j] = v > 0.0f ? v : 0.0f;
+    }
+}
+
+/* ---- sampling: serving/sampling.py's arithmetic, in float64 and in its order ------------ */
+
+int wn_draw(const float *logits, int classes, double temperature, double uniform, double *scratch) {
+    if (!(temperature > 0.0)) { /* the limit T -> 0: np.argmax, first of equal maxima */
+        int best = 0;
+        for (int i = 1; i < classes; i++)
+            if (logits[i] > logits[best]) best = i;
+        return best;
+    }
+    double top = -INFINITY;
+    for (int i = 0; i < classes; i++) {
+        scratch[i] = (double)logits[i] / temperature;
+        if (scratch[i] > top) top = scratch[i];
+    }
+    double total = 0.0; /* np.cumsum adds left to right */
+    for (int i = 0; i < classes; i++) {
+        total += exp(scratch[i] - top);
+        scratch[i] = total;
+    }
+    const double threshold = uniform * total;
+    int count = 0; /* the number of cumulative sums <= threshold (they never decrease) */
+    while (count < classes && scratch[count] <= threshold) count++;
+    return count < classes - 1 ? count : classes - 1;
+}
+
+/* ---- the step --------------------------------------------------------------------------- */
+
+enum { GROUP = 4 }; /* streams computed together (see matmul) */
+
+typedef struct {
+    const WnWeights *w;
+    const WnCall *call;
+    const int64_t *streams; /* this thread's share of call->active */
+    int count;
+    int failed;             /* its scratch memory could not be allocated */
+} WnShare;
+
+/* Per-thread scratch for `count` streams, one block of memory. */
+typedef struct {
+    float *h, *z, *skip, *pre, *hidden;
+    double *cdf;
+    void *block;
+} WnScratch;
+
+static int scratch_alloc(WnScratch *s, const WnWeights *w, int count) {
+    const size_t r = w->residual, lg = (size_t)w->layers * w->gate;
+    const size_t floats = count * (r + lg + w->skip) + GROUP * (2 * (size_t)w->gate + w->skip);
+    s->block = malloc(floats * sizeof(float) + w->classes * sizeof(double));
+    if (!s->block) return -1;
+    s->cdf = (double *)s->block;
+    s->h = (float *)(s->cdf + w->classes);
+    s->z = s->h + count * r;
+    s->skip = s->z + count * lg;
+    s->pre = s->skip + count * (size_t)w->skip;
+    s->hidden = s->pre + GROUP * 2 * (size_t)w->gate;
+    return 0;
+}
+
+/* The next input class of stream b at sample k: forced, or drawn from its current logits. */
+static int64_t next_class(const WnWeights *w, const WnCall *c, int64_t b, int k, double *cdf) {
+    if (c->forced && c->forced[b * c->samples + k] >= 0) return c->forced[b * c->samples + k];
+    return wn_draw(c->logits + b * w->classes, w->classes, c->temperature[b],
+                   c->uniforms[b * c->samples + k], cdf);
+}
+
+static void input_layer(const WnWeights *w, const WnCall *c, int64_t b, float *h) {
+    const int r = w->residual, rows = w->classes + 1;
+    const int64_t *taps = c->taps + b * w->input_taps;
+    memcpy(h, w->tables + (size_t)taps[0] * r, r * sizeof(float));
+    for (int j = 1; j < w->input_taps; j++) {
+        const float *row = w->tables + ((size_t)j * rows + taps[j]) * r;
+        for (int i = 0; i < r; i++) h[i] += row[i];
+    }
+}
+
+/* One layer for a group of nb streams (ids[b]) at time t; h[b] is replaced by the next layer's input. */
+static void layer(const WnWeights *w, const WnCall *c, int l, int64_t t, int k, const int64_t *ids, int nb,
+                  float **h, float **z, float **pre) {
+    const int r = w->residual, g = w->gate, g2 = 2 * g, big_l = w->layers;
+    const size_t mask = (size_t)c->ring_size - 1, row_stride = (size_t)big_l * c->batch * r;
+    const float *x[GROUP];
+    for (int b = 0; b < nb; b++) {
+        memcpy(pre[b], w->gate_bias + (size_t)l * g2, g2 * sizeof(float));
+        if (w->global_tables) {
+            const float *row = w->global_tables + ((size_t)l * w->global_classes + c->global_ids[ids[b]]) * g2;
+            for (int i = 0; i < g2; i++) pre[b][i] += row[i];
+        }
+        if (c->conditioning) {
+            const float *row = c->conditioning + (((size_t)ids[b] * c->samples + k) * big_l + l) * g2;
+            for (int i = 0; i < g2; i++) pre[b][i] += row[i];
+        }
+    }
+    for (int j = 0; j < w->taps; j++) {
+        const size_t row = (size_t)(t - w->delays[l * w->taps + j]) & mask;
+        for (int b = 0; b < nb; b++) x[b] = c->ring + row * row_stride + ((size_t)l * c->batch + ids[b]) * r;
+        matmul(pre, x, w->past + ((size_t)l * w->taps + j) * r * g2, r, g2, nb);
+    }
+    matmul(pre, (const float *const *)h, w->current + (size_t)l * r * g2, r, g2, nb);
+    for (int b = 0; b < nb; b++) {
+        float *slot = c->ring + ((size_t)t & mask) * row_stride + ((size_t)l * c->batch + ids[b]) * r;
+        memcpy(slot, h[b], r * sizeof(float));
+        gated(z[b], pre[b], g);
+    }
+    if (l < big_l - 1) matmul(h, (const float *const *)z, w->residual_kernels + (size_t)l * g * r, g, r, nb);
+}
+
+/* Skip sum and output head for a group: logits[b] from every layer's gates z[b] (L·G). */
+static void head(const WnWeights *w, int nb, float **z, float **skip, float **hidden, float **logits) {
+    const int s = w->skip, q = w->classes, lg = w->layers * w->gate;
+    for (int b = 0; b < nb; b++) memcpy(skip[b], w->skip_bias, s * sizeof(float));
+    matmul(skip, (const float *const *)z, w->skip_kernel, lg, s, nb);
+    for (int b = 0; b < nb; b++) {
+        relu_bias(skip[b], NULL, s);
+        memcpy(hidden[b], w->head_bias, s * sizeof(float));
+    }
+    matmul(hidden, (const float *const *)skip, w->head_kernel, s, s, nb);
+    for (int b = 0; b < nb; b++) {
+        relu_bias(hidden[b], NULL, s);
+        memcpy(logits[b], w->out_bias, q * sizeof(float));
+    }
+    matmul(logits, (const float *const *)hidden, w->out_kernel, s, q, nb);
+}
+
+/* One sample for a group of streams sc offsets i0 .. i0 + nb - 1. */
+static void group_sample(const WnWeights *w, const WnCall *c, const WnShare *share, WnScratch *sc,
+                         int i0, int nb, int k) {
+    const int r = w->residual, g = w->gate, s = w->skip, q = w->classes;
+    const size_t lg = (size_t)w->layers * g;
+    const int64_t *ids = share->streams + i0;
+    float *h[GROUP], *z[GROUP], *pre[GROUP], *skip[GROUP], *hidden[GROUP], *logits[GROUP];
+    for (int b = 0; b < nb; b++) {
+        const int i = i0 + b;
+        h[b] = sc->h + (size_t)i * r;
+        skip[b] = sc->skip + (size_t)i * s;
+        pre[b] = sc->pre + (size_t)b * 2 * g;
+        hidden[b] = sc->hidden + (size_t)b * s;
+        logits[b] = c->logits + ids[b] * q;
+    }
+    for (int l = 0; l < w->layers; l++) {
+        for (int b = 0; b < nb; b++) z[b] = sc->z + (i0 + b) * lg + (size_t)l * g;
+        layer(w, c, l, c->time + k, k, ids, nb, h, z, pre);
+    }
+    for (int b = 0; b < nb; b++) z[b] = sc->z + (i0 + b) * lg;
+    head(w, nb, z, skip, hidden, logits);
+    if (c->all_logits)
+        for (int b = 0; b < nb; b++)
+            memcpy(c->all_logits + ((size_t)ids[b] * c->samples + k) * q, logits[b], q * sizeof(float));
+}
+
+static void *run_share(void *arg) {
+    WnShare *share = arg;
+    const WnWeights *w = share->w;
+    const WnCall *c = share->call;
+    const int n = share->count;
+    WnScratch sc;
+    if (n == 0) return NULL;
+    if (scratch_alloc(&sc, w, n) != 0) {
+        share->failed = 1;
+        return NULL;
+    }
+    for (int k = 0; k < c->samples; k++) {
+        for (int i = 0; i < n; i++) {
+            const int64_t b = share->streams[i];
+            const int64_t cls = next_class(w, c, b, k, sc.cdf);
+            int64_t *taps = c->taps + b * w->input_taps;
+            memmove(taps, taps + 1, (w->input_taps - 1) * sizeof(int64_t));
+            taps[w->input_taps - 1] = cls;
+            c->classes_out[b * c->samples + k] = cls;
+            input_layer(w, c, b, sc.h + (size_t)i * w->residual);
+        }
+        for (int i0 = 0; i0 < n; i0 += GROUP) group_sample(w, c, share, &sc, i0, n - i0 < GROUP ? n - i0 : GROUP, k);
+    }
+    free(sc.block);
+    return NULL;
+}
+
+int wn_run(const WnWeights *w, const WnCall *call) {
+    enum { MAX_THREADS = 64 };
+    int threads = call->threads < 1 ? 1 : call->threads;
+    if (threads > call->num_active) threads = call->num_active > 0 ? call->num_active : 1;
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
+    WnShare shares[MAX_THREADS];
+    pthread_t ids[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    for (int i = 0; i < threads; i++) {
+        const int from = (int)((int64_t)call->num_active * i / threads);
+        const int to = (int)((int64_t)call->num_active * (i + 1) / threads);
+        shares[i] = (WnShare){w, call, call->active + from, to - from, 0};
+    }
+    /* Streams are independent, so each thread runs its share for all K samples: no
+     * synchronisation inside the call. A thread that cannot start runs on this one. */
+    for (int i = 1; i < threads; i++) started[i] = pthread_create(&ids[i], NULL, run_share, &shares[i]) == 0;
+    run_share(&shares[0]);
+    for (int i = 1; i < threads; i++) {
+        if (started[i]) pthread_join(ids[i], NULL);
+        else run_share(&shares[i]);
+    }
+    for (int i = 0; i < threads; i++)
+        if (shares[i].failed) return -1;
+    return 0;
+}
