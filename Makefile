@@ -6,8 +6,9 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install test test-reliability demo clean notebooks bench bench-data bench-train bench-learn browser-deps test-browser
 
-# The stamp is newer than every requirements file once the install has succeeded.
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+# The stamp is newer than every requirements file once the install has succeeded. The install
+# also compiles the native step engine (setup.py, serving/csrc) with the system's gcc.
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml setup.py $(wildcard serving/csrc/*.c serving/csrc/*.h)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt

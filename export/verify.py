@@ -4,6 +4,8 @@
 - ``step.onnx`` driven one sample at a time (teacher forcing) over 2 × receptive field + a
   margin vs the Keras full-sequence logits; the SavedModel `step` signature the same way.
 - ``step_sampler.onnx`` draws the classes NumPy draws from the same logits and uniforms.
+- ``step_native.onnx`` (the native engine, when its library is built): teacher-forced logits
+  against Keras, and the same classes as ``step.onnx`` from the same uniforms.
 - ``step.onnx``'s node count after onnxruntime's graph optimizations.
 """
 
@@ -99,6 +101,7 @@ def verify_bundle(path: str | Path, model: WaveNet, seed: int = 0, log=print) ->
         f"{report['sampler_mismatches']} different classes")
     if report["sampler_mismatches"]:
         raise ParityError("step_sampler.onnx draws other classes than serving.sampling from the same logits")
+    _verify_native(bundle, inputs, expected, local, rng, report, log)
     report["step_nodes"] = optimized_node_count(bundle.file("step.onnx"))
     log(f"  step.onnx: {report['step_nodes']} nodes after onnxruntime optimization ({len(c.all_dilations)} layers)")
     return report
@@ -114,9 +117,43 @@ def _sampler_mismatches(bundle, rng) -> int:
     for temperature in (0.5, 1.0, 2.0):
         numpy_side = StreamingSampler(bundle, streams=2, temperature=temperature, seed=1, **options)
         expected = np.stack([numpy_side.step() for _ in range(300)], axis=1)
-        graph_side = StreamingSampler(bundle, streams=2, temperature=temperature, seed=1, **options)
+        graph_side = StreamingSampler(bundle, streams=2, temperature=temperature, seed=1, engine="graph", **options)
         mismatches += int((graph_side.generate_classes(300) != expected).sum())
     return mismatches
+
+
+def _verify_native(bundle, inputs, expected, local, rng, report, log) -> None:
+    """The native engine: teacher-forced logits vs Keras, and free-running classes vs ``step.onnx``."""
+    from serving.bench import conditioning_options
+    from serving.native import NativeUnavailable
+    from serving.streaming_sampler import StreamingSampler
+
+    audio = inputs["audio"]
+    batch, length = audio.shape
+    global_ids = inputs.get("global_id")
+    try:
+        sampler = StreamingSampler(bundle, streams=batch, engine="native",
+                                   global_ids=None if global_ids is None else global_ids.astype(np.int64),
+                                   mel=inputs.get("mel"))
+    except NativeUnavailable as error:
+        log(f"  {'step_native.onnx':<52} not checked: {error}")
+        report["step_native"] = None
+        return
+    conditioning = None if local is None else local.reshape(batch, length, len(sampler.delays), -1)
+    _, logits = sampler.native.run(0, np.zeros((batch, length)), np.ones(batch), None,
+                                   sampler.global_ids, conditioning, forced=audio.astype(np.int64))
+    report["step_native"] = _check(f"Keras vs step_native.onnx, teacher forcing {length} steps",
+                                   float(np.abs(logits - expected).max()), log)
+    options = conditioning_options(bundle, 2, 600, rng)
+    mismatches = 0
+    for temperature in (0.5, 1.0, 2.0):
+        graph = StreamingSampler(bundle, streams=2, temperature=temperature, seed=3, engine="graph", **options)
+        native = StreamingSampler(bundle, streams=2, temperature=temperature, seed=3, engine="native", **options)
+        mismatches += int((graph.generate_classes(600) != native.generate_classes(600)).sum())
+    report["native_mismatches"] = mismatches
+    log(f"  {'step_native.onnx vs step.onnx, 2 x 600 samples x 3 T':<52} {mismatches} different classes")
+    if mismatches:
+        raise ParityError("step_native.onnx draws other classes than step.onnx from the same uniforms")
 
 
 class _TFStep:

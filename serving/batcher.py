@@ -10,7 +10,6 @@ import numpy as np
 
 from serving.bundle import Bundle
 from serving.mu_law import mu_law_decode, mu_law_encode
-from serving.sampling import sample_rows
 from serving.streaming_sampler import StreamingSampler
 
 
@@ -45,10 +44,13 @@ class Batcher:
         bundle: an unconditioned or globally conditioned bundle.
         capacity: slots (the most requests generated at once).
         chunk: samples generated per slot between admissions and deliveries.
-        threads: onnxruntime intra-op threads.
+        threads: threads the step engine may use.
+        engine: the step engine (`serving.native.resolve_engine`); the native one advances
+            only the slots that hold a request, so one request costs one stream, not ``capacity``.
     """
 
-    def __init__(self, bundle: Bundle, capacity: int = 8, chunk: int = 512, threads: int = 1):
+    def __init__(self, bundle: Bundle, capacity: int = 8, chunk: int = 512, threads: int = 1,
+                 engine: str | None = None):
         if bundle.local_conditioning:
             raise ValueError(f"{bundle.path} is locally conditioned: serving takes no mel frames; "
                              "use `wavenet generate --mel-from` instead.")
@@ -56,7 +58,7 @@ class Batcher:
         self.capacity = capacity
         self.chunk = chunk
         ids = np.zeros(capacity, np.int64) if bundle.global_conditioning else None
-        self.sampler = StreamingSampler(bundle, streams=capacity, threads=threads, global_ids=ids)
+        self.sampler = StreamingSampler(bundle, streams=capacity, threads=threads, global_ids=ids, engine=engine)
         self.sampler.prime()
         self.slots: list[Request | None] = [None] * capacity
         self.pending: list[Request] = []
@@ -128,13 +130,16 @@ class Batcher:
             self.max_active = max(self.max_active, sum(r is not None for r in requests))
             temperatures = np.array([r.temperature if r else 0.0 for r in requests])
             steps = min(self.chunk, max(r.num_samples - r.done for r in requests if r))
-            produced = np.empty((self.capacity, steps), np.int32)
-            for i in range(steps):
-                uniforms = np.array([r.rng.random() if r and r.done + i < r.num_samples else 0.0 for r in requests])
-                classes = sample_rows(s.logits, temperatures, uniforms)
-                produced[:, i] = classes
-                s.advance(classes)
-            audio = mu_law_decode(produced, s.quantization_channels)
+            # Each request draws its own uniforms, as many as it needs (a lone sampler's sequence).
+            uniforms = np.zeros((self.capacity, steps))
+            for k, r in enumerate(requests):
+                if r is not None:
+                    n = min(steps, r.num_samples - r.done)
+                    uniforms[k, :n] = r.rng.random(n)
+            # The native engine advances only the slots holding a request; an empty slot costs nothing.
+            active = np.array([k for k, r in enumerate(requests) if r is not None], np.int64)
+            produced = s.run_chunk(uniforms, temperatures, active=active)
+            audio = mu_law_decode(np.maximum(produced, 0), s.quantization_channels)
             for k, request in enumerate(requests):
                 if request is None or request.cancelled:
                     continue

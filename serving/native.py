@@ -149,3 +149,41 @@ def open_native(bundle: Bundle, state: NativeState, threads: int = 1) -> NativeE
         raise NativeUnavailable(f"{bundle.path} has no {NATIVE_FILE} (exported by an older wavenet-tf); "
                                 "re-export the run to get the native engine")
     return NativeEngine(native_session(bundle.file(NATIVE_FILE)), state, threads)
+
+
+def multiply_adds_per_sample(card: dict) -> int:
+    """Multiply-adds of one sample of one stream: the layers, the skip sum and the head.
+
+    Local conditioning's projection runs in cond.onnx (batched per chunk) and is not counted.
+    """
+    dilations, k = card["dilations"], card["kernel_size"]
+    r, g, s, q = card["residual_channels"], card["gate_channels"], card["skip_channels"], card["quantization_channels"]
+    layers = len(dilations)
+    per_layer = k * r * 2 * g + g * s  # every tap of the gated conv, and the skip
+    return layers * per_layer + (layers - 1) * g * r + s * s + s * q
+
+
+def fma_peak(seconds: float = 0.3) -> float | None:
+    """This core's multiply-adds per second in a loop of independent vector FMAs (the library's own), or None."""
+    import ctypes
+    import time
+
+    library = library_path()
+    if library is None:
+        return None
+    loop = ctypes.CDLL(str(library)).wavenet_fma_loop
+    loop.argtypes, loop.restype = [ctypes.c_int64], ctypes.c_double
+    iterations, best = 1 << 20, 0.0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        started = time.perf_counter()
+        loop(iterations)
+        best = max(best, 64 * iterations / (time.perf_counter() - started))
+    return best
+
+
+def engine_line(sampler) -> str:
+    """One line for the user: which engine generates, and why not the native one when it does not."""
+    if sampler.engine == "native":
+        return f"engine: native ({NATIVE_FILE}, one onnxruntime call per chunk of samples)"
+    return f"engine: standard step graph (step.onnx) — {sampler.engine_note}"

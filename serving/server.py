@@ -92,15 +92,18 @@ def _error(status: int, message: str, fields: list[str] | None = None, **headers
 
 def create_app(bundle: Bundle, max_streams: int = 8, queue_limit: int = 16, max_seconds: float = 30.0,
                threads: int = 1, chunk: int = 512, max_body_bytes: int = 4096, timeout: float = 300.0,
-               api_key: str | None = None) -> FastAPI:
-    """The application around one bundle (the batcher starts now: a bad bundle fails here, not at a request)."""
+               api_key: str | None = None, step_engine: str | None = None) -> FastAPI:
+    """The application around one bundle (the batcher starts now: a bad bundle fails here, not at a request).
+
+    ``step_engine`` picks the step engine (`serving.native`): native by default when it loads.
+    """
     for name, value in (("max_streams", max_streams), ("max_seconds", max_seconds),
                         ("max_body_bytes", max_body_bytes), ("timeout", timeout)):
         if not value > 0:
             raise ValueError(f"{name} must be > 0, got {value}.")
     if queue_limit < 0:
         raise ValueError(f"queue_limit must be >= 0, got {queue_limit}.")
-    engine = batching.Batcher(bundle, capacity=max_streams, chunk=chunk, threads=threads)
+    engine = batching.Batcher(bundle, capacity=max_streams, chunk=chunk, threads=threads, engine=step_engine)
 
     class Body(GenerateRequest):
         # This server's limit, in the OpenAPI schema too (clients and fuzzers see it).
@@ -220,4 +223,8 @@ def create_app(bundle: Bundle, max_streams: int = 8, queue_limit: int = 16, max_
 def serve(bundle: Bundle, host: str = "127.0.0.1", port: int = 8000, **options: Any) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(bundle, **options), host=host, port=port, log_level="info")
+    from serving.native import engine_line
+
+    app = create_app(bundle, **options)
+    print(engine_line(app.state.batcher.sampler), flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="info")

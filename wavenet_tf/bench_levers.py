@@ -39,8 +39,8 @@ class _StepsSwapped(Bundle):
 
 
 def _primed(bundle, streams: int, samples: int, threads: int = 1, seed: int = 0) -> StreamingSampler:
-    """A primed sampler for ``streams``, with whatever conditioning the bundle needs."""
-    sampler = StreamingSampler(bundle, streams=streams, seed=seed, threads=threads,
+    """A primed sampler on the standard step graph (the levers here are its own), for ``streams``."""
+    sampler = StreamingSampler(bundle, streams=streams, seed=seed, threads=threads, engine="graph",
                                **conditioning_options(bundle, streams, samples))
     sampler.prime()
     return sampler

@@ -329,6 +329,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     """Generation needs onnxruntime and NumPy only: no TensorFlow is imported here."""
     from serving.bundle import load_bundle
     from serving.generate import Progress, mel_from_file, resolve_speaker, to_pcm16
+    from serving.native import engine_line
     from serving.streaming_sampler import StreamingSampler
     from wavenet_tf.audio import load_audio
 
@@ -346,7 +347,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
         return _fail(f"--mel-from: {args.bundle} is not locally conditioned.")
     sampler = StreamingSampler(bundle, streams=args.streams, temperature=args.temperature, seed=args.seed,
                                threads=args.threads, global_ids=None if speaker is None else [speaker] * args.streams,
-                               mel=mel)
+                               mel=mel, engine=args.engine)
+    if not args.quiet:
+        print(engine_line(sampler), file=sys.stderr)
     prime = load_audio(args.prime, rate, use_tensorflow=False)[0] if args.prime else None
     sampler.prime(prime)
     total = int(round(args.seconds * rate))
@@ -386,6 +389,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
               "(set --api-key or WAVENET_API_KEY)", file=sys.stderr)
     serve(bundle, host=args.host, port=args.port, max_streams=args.max_streams, queue_limit=args.queue_limit,
           max_seconds=args.max_seconds, threads=args.threads, max_body_bytes=args.max_body_bytes,
+          step_engine=args.engine,
           timeout=args.timeout, api_key=api_key)
     return 0
 
@@ -597,7 +601,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--speaker", default=None, help="global class id or name (globally conditioned bundles)")
     generate.add_argument("--mel-from", default=None, help="audio file whose mel frames condition generation")
     generate.add_argument("--streams", type=int, default=1, help="independent streams (channels of the WAV)")
-    generate.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
+    generate.add_argument("--threads", type=int, default=1, help="threads (the native engine splits streams between them)")
+    generate.add_argument("--engine", default=None, choices=["auto", "native", "graph"],
+                          help="native: step_native.onnx, many samples per call; graph: the standard step.onnx; "
+                               "auto (default, or $WAVENET_ENGINE): native when its library loads")
     generate.add_argument("--chunk-size", type=int, default=1024, help="samples per written chunk")
     generate.add_argument("--quiet", action="store_true", help="no progress line on stderr")
     generate.set_defaults(func=cmd_generate)
@@ -618,7 +625,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--max-streams", type=int, default=8, help="requests generated together")
     serve_parser.add_argument("--queue-limit", type=int, default=16, help="requests waiting for a stream; more get 429")
     serve_parser.add_argument("--max-seconds", type=float, default=30.0, help="longest audio one request may ask for")
-    serve_parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
+    serve_parser.add_argument("--threads", type=int, default=1, help="threads (the native engine splits streams between them)")
+    serve_parser.add_argument("--engine", default=None, choices=["auto", "native", "graph"],
+                              help="step engine, as for generate (default auto: native when its library loads)")
     serve_parser.add_argument("--max-body-bytes", type=int, default=4096, help="largest request body; more gets 413")
     serve_parser.add_argument("--timeout", type=float, default=300.0,
                               help="wall seconds one request may take, queueing included; the stream ends there")
@@ -637,7 +646,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("bundle", metavar="BUNDLE", help="bundle folder")
     bench.add_argument("--seconds", type=float, default=2.0, help="seconds of audio generated for one stream")
-    bench.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
+    bench.add_argument("--threads", type=int, default=None,
+                       help="threads for 8 and 32 streams (one stream always uses one); default: every core")
     bench.add_argument("--repeats", type=int, default=3, help="alternating rounds; each figure is the best")
     bench.add_argument("--json", default=None, metavar="FILE", help="also write the figures to FILE")
     bench.set_defaults(func=cmd_bench)

@@ -360,3 +360,20 @@ int wn_run(const WnWeights *w, const WnCall *call) {
         if (shares[i].failed) return -1;
     return 0;
 }
+
+/* ---- the machine's arithmetic limit, for the benchmark's "how close" figure ------------- */
+
+/* `iterations` rounds of 8 independent vector multiply-adds (enough chains to cover the FMA
+ * latency): 64·iterations multiply-adds at the peak rate of one core. Returns a value that
+ * depends on every lane so the compiler cannot drop the loop. */
+__attribute__((visibility("default"))) double wavenet_fma_loop(int64_t iterations) {
+    v8 acc[8];
+    for (int v = 0; v < 8; v++) acc[v] = splat8(0.001f * v);
+    const v8 a = splat8(0.999f), b = splat8(0.0001f);
+    for (int64_t i = 0; i < iterations; i++)
+        for (int v = 0; v < 8; v++) acc[v] = acc[v] * a + b;
+    float sum = 0.0f;
+    for (int v = 0; v < 8; v++)
+        for (int lane = 0; lane < 8; lane++) sum += acc[v][lane];
+    return sum;
+}
