@@ -58,10 +58,10 @@ static void matvec_acc(float *restrict y, const float *restrict x, const float *
     }
 }
 
-/* Y[b] += X[b] @ w for nb <= 4 streams at once: each weight load feeds nb multiply-adds,
+/* Y[b] += X[b] @ w for nb <= 6 streams at once: each weight load feeds nb multiply-adds,
  * which is what lets many streams go faster than one (one stream is bound by reading the
- * weights; four share every read). Columns in strips of 16 (two vectors): 4 x 2 accumulators,
- * two weight vectors and a broadcast fit AVX2's 16 registers. */
+ * weights; six share every read). Columns in strips of 16 (two vectors): 6 x 2 accumulators,
+ * two weight vectors and a broadcast fit AVX2's 16 registers (the classic 6 x 16 GEMM tile). */
 #define MATMUL_STRIP(NAME, NB, NV)                                                                 \
     static inline void NAME(float *const *ys, const float *const *xs, const float *restrict w,     \
                             int m, int n, int j) {                                                 \
@@ -94,13 +94,17 @@ static void matvec_acc(float *restrict y, const float *restrict x, const float *
                 ys[b][j] = s;                                                                      \
             }                                                                                      \
     }
+MATMUL_GROUP(matmul6, 6)
+MATMUL_GROUP(matmul5, 5)
 MATMUL_GROUP(matmul4, 4)
 MATMUL_GROUP(matmul3, 3)
 MATMUL_GROUP(matmul2, 2)
 
-/* ys[b][0:n] += xs[b][0:m] @ w for nb (1..4) streams. */
+/* ys[b][0:n] += xs[b][0:m] @ w for nb (1..6) streams. */
 static void matmul(float *const *ys, const float *const *xs, const float *w, int m, int n, int nb) {
     switch (nb) {
+    case 6: matmul6(ys, xs, w, m, n); break;
+    case 5: matmul5(ys, xs, w, m, n); break;
     case 4: matmul4(ys, xs, w, m, n); break;
     case 3: matmul3(ys, xs, w, m, n); break;
     case 2: matmul2(ys, xs, w, m, n); break;
@@ -132,12 +136,14 @@ static inline v8 exp8(v8 x) {
     return p * (v8)bits;
 }
 
-/* z = tanh(a) · sigmoid(b) for 8 lanes: tanh a = 1 - 2 / (e^{2a} + 1), sigmoid b = 1 / (1 + e^{-b}).
- * Both saturate cleanly (e^x is clamped above, so no inf / inf). */
+/* z = tanh(a) · sigmoid(b) = (e^{2a} - 1) / ((e^{2a} + 1)(1 + e^{-b})): one division instead of
+ * two. a is clamped to ±9 (tanh is 1 - 3e-8 there, 1.0 in float) and b to ±30 (sigmoid(-30) is
+ * 1e-13 from the true value), so the denominator stays finite (< 1e21). */
 static inline v8 gate8(v8 a, v8 b) {
-    v8 t = 1.0f - 2.0f / (exp8(a + a) + 1.0f);
-    v8 s = 1.0f / (1.0f + exp8(-b));
-    return t * s;
+    a = max8(min8(a, splat8(9.0f)), splat8(-9.0f));
+    b = max8(min8(b, splat8(30.0f)), splat8(-30.0f));
+    const v8 ea = exp8(a + a), eb = exp8(-b);
+    return (ea - 1.0f) / ((ea + 1.0f) * (1.0f + eb));
 }
 
 static void gated(float *restrict z, const float *restrict pre, int g) {
@@ -161,6 +167,41 @@ static void relu_bias(float *restrict y, const float *restrict bias, int n) {
 
 /* ---- sampling: serving/sampling.py's arithmetic, in float64 and in its order ------------ */
 
+typedef double v4d __attribute__((vector_size(32)));
+typedef double v4du __attribute__((vector_size(32), aligned(8), may_alias));
+typedef int64_t v4l __attribute__((vector_size(32)));
+
+/* exp of 4 doubles, for x <= 0 (the sampler's z - max z): x = n·ln2 + r with |r| <= ln2/2 (ln2
+ * in two parts, so r is exact), e^r by its Taylor series to r^12 (truncation < 2e-16, an ulp),
+ * 2^n through the exponent bits. It and libm's exp differ by an ulp at most, which moves a
+ * class boundary by ~1e-16: the same uniform draws the same class as NumPy's exp except
+ * within 1e-16 of a boundary. Below -708 (e^x < 1e-307, nothing against a total >= 1) it gives 0. */
+static inline v4d splat4d(double x) { return (v4d){x, x, x, x}; }
+
+static inline v4d exp4d(v4d x) {
+    const v4d magic = splat4d(6755399441055744.0); /* 1.5·2^52: adding it rounds to an integer */
+    const v4l underflow = x < -708.0;
+    x = (v4d)(((v4l)x & ~underflow) | ((v4l)splat4d(0.0) & underflow));
+    const v4d t = x * 1.4426950408889634 + magic;
+    const v4d n = t - magic;
+    const v4d r = (x - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10;
+    v4d p = splat4d(1.0 / 479001600.0); /* 1/12! */
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    const v4l bits = ((v4l)t - (v4l)magic + 1023) << 52;
+    return (v4d)((v4l)(p * (v4d)bits) & ~underflow);
+}
+
 int wn_draw(const float *logits, int classes, double temperature, double uniform, double *scratch) {
     if (!(temperature > 0.0)) { /* the limit T -> 0: np.argmax, first of equal maxima */
         int best = 0;
@@ -173,9 +214,15 @@ int wn_draw(const float *logits, int classes, double temperature, double uniform
         scratch[i] = (double)logits[i] / temperature;
         if (scratch[i] > top) top = scratch[i];
     }
+    int i = 0;
+    for (; i + 4 <= classes; i += 4) {
+        v4d z = *(const v4du *)(scratch + i);
+        *(v4du *)(scratch + i) = exp4d(z - top);
+    }
+    for (; i < classes; i++) scratch[i] = exp(scratch[i] - top);
     double total = 0.0; /* np.cumsum adds left to right */
-    for (int i = 0; i < classes; i++) {
-        total += exp(scratch[i] - top);
+    for (i = 0; i < classes; i++) {
+        total += scratch[i];
         scratch[i] = total;
     }
     const double threshold = uniform * total;
@@ -186,7 +233,7 @@ int wn_draw(const float *logits, int classes, double temperature, double uniform
 
 /* ---- the step --------------------------------------------------------------------------- */
 
-enum { GROUP = 4 }; /* streams computed together (see matmul) */
+enum { GROUP = 6 }; /* streams computed together (see matmul) */
 
 typedef struct {
     const WnWeights *w;
