@@ -6,15 +6,19 @@ import numpy as np
 import onnxruntime as ort
 
 
-def make_session(path: str, threads: int = 1) -> ort.InferenceSession:
+def make_session(path: str, threads: int = 1, spinning: bool = True) -> ort.InferenceSession:
     """A CPU session with explicit thread counts.
 
     One intra-op thread beats two for a single stream on this kind of graph (many tiny
-    nodes; DESIGN.md), and sessions never spin up inter-op threads of their own.
+    nodes; DESIGN.md), and sessions never spin up inter-op threads of their own. Without
+    ``spinning`` the session's threads sleep as soon as a run ends instead of spin-waiting
+    for the next: needed beside the native engine, whose own threads want those cores.
     """
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 

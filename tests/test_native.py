@@ -27,16 +27,21 @@ def test_declarations_match_the_installed_runtime(bundles):
         sampler.native.run(-1, np.full((1, 4), 0.5), np.ones(1))
 
 
-@pytest.mark.parametrize("name", ["plain", "global", "local", "kernel3"])
-def test_native_draws_the_standard_graphs_classes(bundles, name):
+@pytest.mark.parametrize("name, streams, threads", [
+    ("plain", 3, 1), ("global", 3, 1), ("local", 3, 1), ("kernel3", 3, 1),
+    # One stream on two threads: every layer's channels split between them (the split path).
+    ("global", 1, 2), ("local", 1, 2), ("kernel3", 1, 2),
+])
+def test_native_draws_the_standard_graphs_classes(bundles, name, streams, threads):
     # 10,000 samples x 3 streams x 3 temperatures from the same uniforms, after a prime.
     bundle = bundles[name]
-    streams, n = 3, 10_000
+    n = 10_000
     prime = (0.4 * np.sin(np.arange(300) / 7.0)).astype(np.float32)
     options = conditioning_options(bundle, streams, n + 300, np.random.default_rng(1))
     for temperature in (0.5, 1.0, 1.5):
         graph = StreamingSampler(bundle, streams=streams, seed=4, temperature=temperature, engine="graph", **options)
-        fast = StreamingSampler(bundle, streams=streams, seed=4, temperature=temperature, engine="native", **options)
+        fast = StreamingSampler(bundle, streams=streams, seed=4, temperature=temperature, engine="native",
+                                threads=threads, **options)
         assert fast.engine == "native"
         if name != "local":  # a locally conditioned prime is checked by test_streaming against naive
             graph.prime(prime)

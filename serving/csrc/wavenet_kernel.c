@@ -11,6 +11,8 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,12 +34,12 @@ static inline v8 max8(v8 a, v8 b) { return select8(a > b, a, b); }
  * m rows stream past, so each weight is loaded once and the output written once. */
 #define MATVEC_STRIP(NAME, NV)                                                                   \
     static inline void NAME(float *restrict y, const float *restrict x, const float *restrict w, \
-                            int m, int n) {                                                      \
+                            int m, int stride) {                                                 \
         v8 acc[NV];                                                                              \
         for (int v = 0; v < NV; v++) acc[v] = load8(y + 8 * v);                                  \
         for (int i = 0; i < m; i++) {                                                            \
             const v8 xi = splat8(x[i]);                                                          \
-            const float *row = w + (size_t)i * n;                                                \
+            const float *row = w + (size_t)i * stride;                                             \
             for (int v = 0; v < NV; v++) acc[v] += xi * load8(row + 8 * v);                      \
         }                                                                                        \
         for (int v = 0; v < NV; v++) store8(y + 8 * v, acc[v]);                                  \
@@ -46,16 +48,22 @@ MATVEC_STRIP(strip8, 8)
 MATVEC_STRIP(strip4, 4)
 MATVEC_STRIP(strip1, 1)
 
-static void matvec_acc(float *restrict y, const float *restrict x, const float *restrict w, int m, int n) {
+/* y[0:n] += x[0:m] @ w[:, 0:n], rows of w `stride` floats apart (a column block of a wider matrix). */
+static void matvec_cols(float *restrict y, const float *restrict x, const float *restrict w, int m, int n,
+                        int stride) {
     int j = 0;
-    for (; j + 64 <= n; j += 64) strip8(y + j, x, w + j, m, n);
-    for (; j + 32 <= n; j += 32) strip4(y + j, x, w + j, m, n);
-    for (; j + 8 <= n; j += 8) strip1(y + j, x, w + j, m, n);
+    for (; j + 64 <= n; j += 64) strip8(y + j, x, w + j, m, stride);
+    for (; j + 32 <= n; j += 32) strip4(y + j, x, w + j, m, stride);
+    for (; j + 8 <= n; j += 8) strip1(y + j, x, w + j, m, stride);
     for (; j < n; j++) { /* channel counts that are not a multiple of 8 */
         float s = y[j];
-        for (int i = 0; i < m; i++) s += x[i] * w[(size_t)i * n + j];
+        for (int i = 0; i < m; i++) s += x[i] * w[(size_t)i * stride + j];
         y[j] = s;
     }
+}
+
+static void matvec_acc(float *restrict y, const float *restrict x, const float *restrict w, int m, int n) {
+    matvec_cols(y, x, w, m, n, n);
 }
 
 /* Y[b] += X[b] @ w for nb <= 6 streams at once: each weight load feeds nb multiply-adds,
@@ -146,17 +154,20 @@ static inline v8 gate8(v8 a, v8 b) {
     return (ea - 1.0f) / ((ea + 1.0f) * (1.0f + eb));
 }
 
-static void gated(float *restrict z, const float *restrict pre, int g) {
-    int j = 0;
-    for (; j + 8 <= g; j += 8) store8(z + j, gate8(load8(pre + j), load8(pre + g + j)));
-    if (j < g) { /* a tail of fewer than 8 channels: through a padded vector */
+/* z[j] = gate(pre[j], pre[g + j]) for j in [j0, j1). */
+static void gated_range(float *restrict z, const float *restrict pre, int g, int j0, int j1) {
+    int j = j0;
+    for (; j + 8 <= j1; j += 8) store8(z + j, gate8(load8(pre + j), load8(pre + g + j)));
+    if (j < j1) { /* a tail of fewer than 8 channels: through a padded vector */
         float a[8] = {0}, b[8] = {0}, out[8];
-        memcpy(a, pre + j, (g - j) * sizeof(float));
-        memcpy(b, pre + g + j, (g - j) * sizeof(float));
+        memcpy(a, pre + j, (j1 - j) * sizeof(float));
+        memcpy(b, pre + g + j, (j1 - j) * sizeof(float));
         store8(out, gate8(load8(a), load8(b)));
-        memcpy(z + j, out, (g - j) * sizeof(float));
+        memcpy(z + j, out, (j1 - j) * sizeof(float));
     }
 }
+
+static void gated(float *restrict z, const float *restrict pre, int g) { gated_range(z, pre, g, 0, g); }
 
 static void relu_bias(float *restrict y, const float *restrict bias, int n) {
     for (int j = 0; j < n; j++) {
@@ -382,9 +393,211 @@ static void *run_share(void *arg) {
     return NULL;
 }
 
+
+/* ---- one stream on several threads ---------------------------------------------------- */
+
+/* A large model's one stream is bound by reading its weights (vocoder: 3.7 MB a sample, more
+ * than a core's L2), so the threads split every layer's gate channels, the head's columns
+ * and the output's columns between them: each reads its share of the weights. Per sample
+ * they meet at L + 3 barriers: after each layer (every thread sums the residual partials in
+ * the same order, so all hold the same next input), after the skip partials, the hidden
+ * layer and the logits. Double-buffered partials make one barrier per layer enough. */
+
+/* Each thread counts the barriers it has reached in a cache line of its own; a barrier is
+ * "everyone's count has reached mine". One write and one read of another core's line per
+ * barrier: cheaper than a shared counter that every thread writes. */
+enum { MAX_PARTS = 8 };
+
+typedef struct {
+    _Alignas(64) atomic_long count;
+} Arrival;
+
+typedef struct {
+    Arrival arrivals[MAX_PARTS];
+    int parties;
+} Barrier;
+
+static void barrier_wait(Barrier *b, int part, long *reached) {
+    const long mine = ++*reached;
+    atomic_store_explicit(&b->arrivals[part].count, mine, memory_order_release);
+    for (int other = 0; other < b->parties; other++) {
+        /* Spin briefly (the partner is normally a few hundred ns away), then give the core
+         * up: on a busy machine the partner may be descheduled. */
+        for (int spins = 0; atomic_load_explicit(&b->arrivals[other].count, memory_order_acquire) < mine; spins++) {
+            if (spins < 20000) __builtin_ia32_pause();
+            else sched_yield();
+        }
+    }
+}
+
+typedef struct {
+    const WnWeights *w;
+    const WnCall *c;
+    int64_t stream;
+    int parts;
+    Barrier barrier;
+    float *h0;        /* (R) the next sample's first layer input, from thread 0 */
+    float *partial;   /* (2, parts, R) residual partials, double-buffered by layer parity */
+    float *skip_part; /* (parts, S) */
+    float *hidden;    /* (S) */
+    double *cdf;      /* (Q) thread 0's sampling scratch */
+} Split;
+
+typedef struct {
+    Split *split;
+    int part;
+    int failed;
+} SplitShare;
+
+/* [from, to) of n for part p of `parts`, in multiples of 8 where possible (whole vectors). */
+static void share_range(int n, int part, int parts, int *from, int *to) {
+    const int blocks = (n + 7) / 8;
+    *from = (int)((int64_t)blocks * part / parts) * 8;
+    *to = (int)((int64_t)blocks * (part + 1) / parts) * 8;
+    if (*from > n) *from = n;
+    if (*to > n) *to = n;
+}
+
+static void *run_split(void *arg) {
+    SplitShare *share = arg;
+    Split *sp = share->split;
+    const WnWeights *w = sp->w;
+    const WnCall *c = sp->c;
+    const int64_t b = sp->stream;
+    const int p = share->part, r = w->residual, g = w->gate, g2 = 2 * g, s = w->skip, q = w->classes;
+    const size_t mask = (size_t)c->ring_size - 1, row_stride = (size_t)w->layers * c->batch * r;
+    int g0, g1, s0, s1, q0, q1;
+    long reached = 0;
+    share_range(g, p, sp->parts, &g0, &g1);
+    share_range(s, p, sp->parts, &s0, &s1);
+    share_range(q, p, sp->parts, &q0, &q1);
+    float *mine = malloc(((size_t)r + g2 + g + s) * sizeof(float));
+    if (!mine) share->failed = 1; /* still takes part in every barrier, so the others finish */
+    float *h = mine, *pre = mine + r, *z = pre + g2, *skip = z + g;
+    float *logits = c->logits + b * q;
+    for (int k = 0; k < c->samples; k++) {
+        const int64_t t = c->time + k;
+        if (p == 0) {
+            const int64_t cls = next_class(w, c, b, k, sp->cdf);
+            int64_t *taps = c->taps + b * w->input_taps;
+            memmove(taps, taps + 1, (w->input_taps - 1) * sizeof(int64_t));
+            taps[w->input_taps - 1] = cls;
+            c->classes_out[b * c->samples + k] = cls;
+            input_layer(w, c, b, sp->h0);
+        }
+        barrier_wait(&sp->barrier, p, &reached);
+        if (mine) {
+            memcpy(h, sp->h0, r * sizeof(float));
+            memset(sp->skip_part + (size_t)p * s, 0, s * sizeof(float));
+        }
+        for (int l = 0; l < w->layers; l++) {
+            float *partial = sp->partial + ((size_t)(l & 1) * sp->parts + p) * r;
+            if (mine) {
+                float *slot = c->ring + ((size_t)t & mask) * row_stride + ((size_t)l * c->batch + b) * r;
+                const float *bias = w->gate_bias + (size_t)l * g2;
+                memcpy(pre + g0, bias + g0, (g1 - g0) * sizeof(float));
+                memcpy(pre + g + g0, bias + g + g0, (g1 - g0) * sizeof(float));
+                for (int half = 0; half < 2; half++) {
+                    const int c0 = half * g + g0, width = g1 - g0;
+                    if (w->global_tables) {
+                        const float *row = w->global_tables + ((size_t)l * w->global_classes + c->global_ids[b]) * g2;
+                        for (int i = 0; i < width; i++) pre[c0 + i] += row[c0 + i];
+                    }
+                    if (c->conditioning) {
+                        const float *row = c->conditioning + (((size_t)b * c->samples + k) * w->layers + l) * g2;
+                        for (int i = 0; i < width; i++) pre[c0 + i] += row[c0 + i];
+                    }
+                    for (int j = 0; j < w->taps; j++) {
+                        const size_t past = (size_t)(t - w->delays[l * w->taps + j]) & mask;
+                        const float *x = c->ring + past * row_stride + ((size_t)l * c->batch + b) * r;
+                        matvec_cols(pre + c0, x, w->past + ((size_t)l * w->taps + j) * r * g2 + c0, r, width, g2);
+                    }
+                    matvec_cols(pre + c0, h, w->current + (size_t)l * r * g2 + c0, r, width, g2);
+                }
+                if (p == 0) memcpy(slot, h, r * sizeof(float));
+                gated_range(z, pre, g, g0, g1);
+                matvec_acc(sp->skip_part + (size_t)p * s, z + g0, w->skip_kernel + ((size_t)l * g + g0) * s, g1 - g0, s);
+                if (l < w->layers - 1) {
+                    memset(partial, 0, r * sizeof(float));
+                    matvec_acc(partial, z + g0, w->residual_kernels + ((size_t)l * g + g0) * r, g1 - g0, r);
+                }
+            }
+            if (l < w->layers - 1) {
+                barrier_wait(&sp->barrier, p, &reached);
+                if (mine)
+                    for (int other = 0; other < sp->parts; other++) {
+                        const float *part = sp->partial + ((size_t)(l & 1) * sp->parts + other) * r;
+                        for (int i = 0; i < r; i++) h[i] += part[i];
+                    }
+            }
+        }
+        barrier_wait(&sp->barrier, p, &reached);
+        if (mine) {
+            memcpy(skip, w->skip_bias, s * sizeof(float));
+            for (int other = 0; other < sp->parts; other++)
+                for (int i = 0; i < s; i++) skip[i] += sp->skip_part[(size_t)other * s + i];
+            relu_bias(skip, NULL, s);
+            memcpy(sp->hidden + s0, w->head_bias + s0, (s1 - s0) * sizeof(float));
+            matvec_cols(sp->hidden + s0, skip, w->head_kernel + s0, s, s1 - s0, s);
+            relu_bias(sp->hidden + s0, NULL, s1 - s0);
+        }
+        barrier_wait(&sp->barrier, p, &reached);
+        if (mine) {
+            memcpy(logits + q0, w->out_bias + q0, (q1 - q0) * sizeof(float));
+            matvec_cols(logits + q0, sp->hidden, w->out_kernel + q0, s, q1 - q0, q);
+            if (c->all_logits)
+                memcpy(c->all_logits + ((size_t)b * c->samples + k) * q + q0, logits + q0, (q1 - q0) * sizeof(float));
+        }
+        barrier_wait(&sp->barrier, p, &reached);
+    }
+    free(mine);
+    return NULL;
+}
+
+/* One stream, `parts` threads. Returns 0, or -1 when memory ran out. */
+static int run_one_stream_split(const WnWeights *w, const WnCall *call, int64_t stream, int parts) {
+    if (parts > MAX_PARTS) parts = MAX_PARTS;
+    const size_t r = w->residual, s = w->skip;
+    Split sp = {.w = w, .c = call, .stream = stream, .parts = parts};
+    for (int i = 0; i < MAX_PARTS; i++) atomic_init(&sp.barrier.arrivals[i].count, 0);
+    sp.barrier.parties = parts;
+    void *block = malloc((r + 2 * parts * r + parts * s + s) * sizeof(float) + w->classes * sizeof(double));
+    if (!block) return -1;
+    sp.cdf = block;
+    sp.h0 = (float *)(sp.cdf + w->classes);
+    sp.partial = sp.h0 + r;
+    sp.skip_part = sp.partial + 2 * parts * r;
+    sp.hidden = sp.skip_part + parts * s;
+    SplitShare shares[MAX_PARTS];
+    pthread_t ids[MAX_PARTS];
+    int started = 1;
+    for (int i = 0; i < parts; i++) shares[i] = (SplitShare){&sp, i, 0};
+    for (; started < parts; started++)
+        if (pthread_create(&ids[started], NULL, run_split, &shares[started]) != 0) break;
+    if (started < parts) { /* could not start every thread: they would wait forever at a barrier */
+        sp.barrier.parties = 1;
+        for (int i = 1; i < started; i++) pthread_cancel(ids[i]);
+        for (int i = 1; i < started; i++) pthread_join(ids[i], NULL);
+        free(block);
+        return 1; /* the caller runs the stream on one thread */
+    }
+    run_split(&shares[0]);
+    int failed = shares[0].failed;
+    for (int i = 1; i < parts; i++) {
+        pthread_join(ids[i], NULL);
+        failed |= shares[i].failed;
+    }
+    free(block);
+    return failed ? -1 : 0;
+}
+
 int wn_run(const WnWeights *w, const WnCall *call) {
     enum { MAX_THREADS = 64 };
     int threads = call->threads < 1 ? 1 : call->threads;
+    if (call->num_active == 1 && threads > 1) {
+        const int status = run_one_stream_split(w, call, call->active[0], threads);
+        if (status <= 0) return status;
+    }
     if (threads > call->num_active) threads = call->num_active > 0 ? call->num_active : 1;
     if (threads > MAX_THREADS) threads = MAX_THREADS;
     WnShare shares[MAX_THREADS];
