@@ -59,15 +59,16 @@ bench-learn: $(STAMP)
 		--val-split 0.25 --audio-every 4 --cache-dir bench_out/cache
 	$(VENV)/bin/wavenet evaluate bench_out/learn --cache-dir bench_out/cache
 
-# Generation speed (issue #7): `small` and `realtime` trained briefly on the same built-in
-# melodies (speed does not depend on the weights' quality), their held-out bits/sample side
-# by side, exported, then `wavenet bench` on each bundle. About 8 minutes on 2 cores.
+# Generation speed: `small`, `realtime` and the mel-conditioned `vocoder` trained briefly on the
+# same built-in melodies (speed does not depend on the weights' quality), held-out bits/sample
+# side by side, exported, then `wavenet bench` on each bundle: the native engine and the
+# standard step graph in the same run, against naive generation. About 15 minutes on 2 cores.
 BENCH_TRAIN := --epochs 4 --steps-per-epoch 60 --target-length 2048 --batch-size 8 --learning-rate 0.003 \
 	--val-split 0.25 --audio-every 0 --cache-dir bench_out/cache
 bench: $(STAMP)
 	$(VENV)/bin/wavenet data builtin bench_out/melodies16k --files 16 --seconds 4 --sample-rate 16000
 	$(VENV)/bin/wavenet data builtin bench_out/heldout16k --files 4 --seconds 2 --sample-rate 16000 --seed 1
-	for preset in small realtime; do \
+	for preset in small realtime vocoder; do \
 		rm -rf bench_out/$$preset-run && \
 		$(VENV)/bin/wavenet train bench_out/melodies16k --out bench_out/$$preset-run --preset $$preset $(BENCH_TRAIN) && \
 		$(VENV)/bin/wavenet evaluate bench_out/$$preset-run --cache-dir bench_out/cache && \
@@ -75,4 +76,5 @@ bench: $(STAMP)
 	done
 	$(VENV)/bin/wavenet bench bench_out/small --seconds 3
 	$(VENV)/bin/wavenet bench bench_out/realtime --seconds 3
+	$(VENV)/bin/wavenet bench bench_out/vocoder --seconds 3
 	$(VENV)/bin/wavenet bench-levers bench_out/small --audio bench_out/heldout16k
