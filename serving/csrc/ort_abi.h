@@ -42,8 +42,10 @@ typedef struct OrtApiBase {
     const char *(*GetVersionString)(void);
 } OrtApiBase;
 
-/* OrtCustomOp, through the fields of version 16 and the ones after it (left NULL; a runtime
- * reads only the fields up to the version the op declares). */
+/* OrtCustomOp, through the fields of version 17 (the ones after 16 are left NULL). A runtime
+ * reads a field only from the op version that introduced it: the characteristics always,
+ * GetInputMemoryType from 13 (unchecked: it must be set), CreateKernelV2/KernelComputeV2
+ * from 16 (errors come back as an OrtStatus). */
 typedef struct OrtCustomOp OrtCustomOp;
 struct OrtCustomOp {
     uint32_t version;
@@ -71,7 +73,9 @@ struct OrtCustomOp {
     int (*GetEndVersion)(const OrtCustomOp *op);
 };
 
-/* Positions in the OrtApi table (counted from its first entry, CreateStatus). */
+/* Positions in the OrtApi table (counted from its first entry, CreateStatus), read off the
+ * public header's declaration order and checked against the offsetof static_asserts that
+ * onnxruntime_c_api.cc keeps for each API version (e.g. ReleaseCustomOpDomain = 101). */
 enum {
     WN_ORT_CreateStatus = 0,
     WN_ORT_CreateCustomOpDomain = 26,
