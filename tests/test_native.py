@@ -51,6 +51,19 @@ def test_native_draws_the_standard_graphs_classes(bundles, name, streams, thread
         np.testing.assert_array_equal(got, expected)
 
 
+def test_tiny_temperatures_take_the_most_likely_class(bundles):
+    # logits / 1e-300 overflows to inf; the engine must not turn that into a square wave.
+    sampler = StreamingSampler(bundles["plain"], streams=4, seed=1, engine="native")
+    sampler.prime()
+    greedy = StreamingSampler(bundles["plain"], streams=4, seed=1, engine="native")
+    greedy.prime()
+    uniforms = np.random.default_rng(3).random((4, 200))
+    tiny = sampler.run_chunk(uniforms, np.array([1e-300, 5e-324, 1e-3, 0.0]))
+    expected = greedy.run_chunk(uniforms, np.zeros(4))
+    np.testing.assert_array_equal(tiny, expected)
+    assert len(np.unique(expected)) > 2  # argmax audio moves; it is not a two-level square wave
+
+
 def test_only_active_streams_move(bundles):
     sampler = StreamingSampler(bundles["plain"], streams=3, seed=1, engine="native")
     sampler.prime()

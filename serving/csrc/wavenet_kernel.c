@@ -213,8 +213,13 @@ static inline v4d exp4d(v4d x) {
     return (v4d)((v4l)(p * (v4d)bits) & ~underflow);
 }
 
+/* At or below this temperature the draw is the most likely class, as in every other engine
+ * (serving.sampling.GREEDY_TEMPERATURE): logits / T overflows for tiny T, and long before that
+ * the softmax is one-hot anyway. */
+#define WN_GREEDY_TEMPERATURE 1e-3
+
 int wn_draw(const float *logits, int classes, double temperature, double uniform, double *scratch) {
-    if (!(temperature > 0.0)) { /* the limit T -> 0: np.argmax, first of equal maxima */
+    if (!(temperature > WN_GREEDY_TEMPERATURE)) { /* the limit T -> 0: np.argmax, first of equal maxima */
         int best = 0;
         for (int i = 1; i < classes; i++)
             if (logits[i] > logits[best]) best = i;
