@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test test-reliability demo clean notebooks bench bench-data bench-train bench-learn browser-deps test-browser
+.PHONY: install test test-reliability test-deploy demo clean notebooks bench bench-data bench-train bench-learn browser-deps test-browser
 
 # The stamp is newer than every requirements file once the install has succeeded. The install
 # also compiles the native step engine (setup.py, serving/csrc) with the system's gcc.
@@ -24,6 +24,11 @@ test: $(STAMP)
 # Schemathesis against the server's OpenAPI schema, and a loopback load test. About 6 minutes.
 test-reliability: $(STAMP)
 	$(PY) -m pytest -m reliability -s -p no:cacheprovider
+
+# The deployment install (issue #14): a fresh virtual environment from requirements-serving.txt
+# plus the project without its dependencies runs generate, serve, evaluate and bench, no TensorFlow.
+test-deploy: $(STAMP)
+	$(PY) -m pytest -m deploy -p no:cacheprovider
 
 # Debian's Chromium and playwright-core (no browser download): for the web page's test.
 browser-deps:
