@@ -1,6 +1,6 @@
 """Run directory -> bundle: SavedModel, full-sequence ONNX and the incremental step graph.
 
-The bundle is what leaves the training machine (DESIGN.md, "Bundle"); everything in
+The bundle is what leaves the training machine (README, "Architecture"); everything in
 `serving` reads only the bundle. Modules: `export.bundle` (`wavenet export`, the model
 card), `export.step_graph` (step.onnx, node by node), `export.tf_step` (the SavedModel's
 `step` signature) and `export.verify` (parity of every graph with the Keras model).

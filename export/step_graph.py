@@ -3,7 +3,7 @@
 The graph is written node by node (onnx.helper) from the arrays that
 `wavenet_tf.step_weights` reads out of the trained Keras layers, in the shape that makes
 onnxruntime fast: its cost is ~1 µs per node for tensors this small, not arithmetic
-(DESIGN.md), so the graph has about four nodes per layer:
+(`wavenet bench-levers` shows where a step's time goes), so the graph has about four nodes per layer:
 
     h0       = ReduceSum(Gather(tables, taps + tap offsets))  (the first conv's bias in the last table)
     pre      = MatMul(past (L, 1, B, (k-1)R), W_past (L, 2, (k-1)R, G)) + bias [+ conditioning]

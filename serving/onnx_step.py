@@ -10,7 +10,7 @@ def make_session(path: str, threads: int = 1, spinning: bool = True) -> ort.Infe
     """A CPU session with explicit thread counts.
 
     One intra-op thread beats two for a single stream on this kind of graph (many tiny
-    nodes; DESIGN.md), and sessions never spin up inter-op threads of their own. Without
+    nodes; `wavenet bench-levers` measures it), and sessions never spin up inter-op threads of their own. Without
     ``spinning`` the session's threads sleep as soon as a run ends instead of spin-waiting
     for the next: needed beside the native engine, whose own threads want those cores.
     """

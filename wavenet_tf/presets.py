@@ -19,7 +19,7 @@ PRESETS: dict[str, ModelConfig] = {
         sample_rate=8000, dilations=_doubling(64), num_stacks=1,
         residual_channels=16, gate_channels=16, skip_channels=32,
     ),
-    # The real-time-on-CPU target size (DESIGN.md): 20 layers, 128 ms of context at 16 kHz.
+    # The real-time-on-CPU target size: 20 layers, 128 ms of context at 16 kHz.
     "small": ModelConfig(
         sample_rate=16000, dilations=_doubling(512), num_stacks=2,
         residual_channels=32, gate_channels=32, skip_channels=128,
