@@ -14,7 +14,7 @@ The node (domain ``ai.wavenet_tf``, op ``WaveNetSteps``); B streams, K samples p
     taps          int64   (B, K0)        input classes at t-K0 .. t-1 (Q: before the start)
     logits        float32 (B, Q)         each stream's distribution for time t
     uniforms      float64 (B, K)         one uniform number in [0, 1) per sample
-    temperature   float64 (B,)           <= 0: the most likely class
+    temperature   float64 (B,)           <= 1e-3: the most likely class
     forced        int64   (B, K or 0)    classes to feed instead of drawing (-1: draw);
                                          with K columns the op also returns every logits row
     active        int64   (A,)           the streams to advance (the others are untouched)

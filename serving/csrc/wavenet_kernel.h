@@ -45,7 +45,7 @@ typedef struct {
     int64_t *taps;                         /* (B, K0) classes up to t - 1, updated in place */
     float *logits;                         /* (B, Q) distribution of sample t, updated in place */
     const double *uniforms;                /* (B, K) */
-    const double *temperature;             /* (B,) <= 0 draws the most likely class */
+    const double *temperature;             /* (B,) <= 1e-3 draws the most likely class */
     const int64_t *forced;                 /* (B, K) classes to feed (-1: draw), or NULL */
     const int64_t *global_ids;             /* (B,) or NULL */
     const float *conditioning;             /* (B, K, L, 2G) or NULL */
