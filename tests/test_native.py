@@ -31,6 +31,8 @@ def test_declarations_match_the_installed_runtime(bundles):
     ("plain", 3, 1), ("global", 3, 1), ("local", 3, 1), ("kernel3", 3, 1),
     # One stream on two threads: every layer's channels split between them (the split path).
     ("global", 1, 2), ("local", 1, 2), ("kernel3", 1, 2),
+    # 13 streams on two threads: groups of 6 and 1 per thread, every layer passing through both.
+    ("kernel3", 13, 2),
 ])
 def test_native_draws_the_standard_graphs_classes(bundles, name, streams, threads):
     # 10,000 samples x 3 streams x 3 temperatures from the same uniforms, after a prime.

@@ -71,18 +71,21 @@ static void matvec_acc(float *restrict y, const float *restrict x, const float *
  * weights; six share every read). Columns in strips of 16 (two vectors): 6 x 2 accumulators,
  * two weight vectors and a broadcast fit AVX2's 16 registers (the classic 6 x 16 GEMM tile). */
 #define MATMUL_STRIP(NAME, NB, NV)                                                                 \
-    static inline void NAME(float *const *ys, const float *const *xs, const float *restrict w,     \
-                            int m, int n, int j) {                                                 \
+    static inline void NAME(float *const *ys, const float *const *const *xss, const float *const *ws, \
+                            int sources, int m, int n, int j) {                                    \
         v8 acc[NB][NV];                                                                            \
         for (int b = 0; b < NB; b++)                                                               \
             for (int v = 0; v < NV; v++) acc[b][v] = load8(ys[b] + j + 8 * v);                      \
-        for (int i = 0; i < m; i++) {                                                              \
-            const float *row = w + (size_t)i * n + j;                                              \
-            v8 wv[NV];                                                                             \
-            for (int v = 0; v < NV; v++) wv[v] = load8(row + 8 * v);                               \
-            for (int b = 0; b < NB; b++) {                                                         \
-                const v8 xb = splat8(xs[b][i]);                                                    \
-                for (int v = 0; v < NV; v++) acc[b][v] += xb * wv[v];                              \
+        for (int src = 0; src < sources; src++) {                                                  \
+            const float *const *xs = xss[src];                                                     \
+            for (int i = 0; i < m; i++) {                                                          \
+                const float *row = ws[src] + (size_t)i * n + j;                                    \
+                v8 wv[NV];                                                                         \
+                for (int v = 0; v < NV; v++) wv[v] = load8(row + 8 * v);                           \
+                for (int b = 0; b < NB; b++) {                                                     \
+                    const v8 xb = splat8(xs[b][i]);                                                \
+                    for (int v = 0; v < NV; v++) acc[b][v] += xb * wv[v];                          \
+                }                                                                                  \
             }                                                                                      \
         }                                                                                          \
         for (int b = 0; b < NB; b++)                                                               \
@@ -91,14 +94,16 @@ static void matvec_acc(float *restrict y, const float *restrict x, const float *
 #define MATMUL_GROUP(NAME, NB)                                                                    \
     MATMUL_STRIP(NAME##_16, NB, 2)                                                                 \
     MATMUL_STRIP(NAME##_8, NB, 1)                                                                  \
-    static void NAME(float *const *ys, const float *const *xs, const float *restrict w, int m, int n) { \
+    static void NAME(float *const *ys, const float *const *const *xss, const float *const *ws, int sources, \
+                     int m, int n) {                                                               \
         int j = 0;                                                                                 \
-        for (; j + 16 <= n; j += 16) NAME##_16(ys, xs, w, m, n, j);                                \
-        for (; j + 8 <= n; j += 8) NAME##_8(ys, xs, w, m, n, j);                                   \
+        for (; j + 16 <= n; j += 16) NAME##_16(ys, xss, ws, sources, m, n, j);                     \
+        for (; j + 8 <= n; j += 8) NAME##_8(ys, xss, ws, sources, m, n, j);                        \
         for (; j < n; j++)                                                                         \
             for (int b = 0; b < NB; b++) {                                                         \
                 float s = ys[b][j];                                                                \
-                for (int i = 0; i < m; i++) s += xs[b][i] * w[(size_t)i * n + j];                   \
+                for (int src = 0; src < sources; src++)                                            \
+                    for (int i = 0; i < m; i++) s += xss[src][b][i] * ws[src][(size_t)i * n + j];   \
                 ys[b][j] = s;                                                                      \
             }                                                                                      \
     }
@@ -108,16 +113,25 @@ MATMUL_GROUP(matmul4, 4)
 MATMUL_GROUP(matmul3, 3)
 MATMUL_GROUP(matmul2, 2)
 
+/* ys[b][0:n] += sum over sources of xss[src][b][0:m] @ ws[src] for nb (1..6) streams: a layer's
+ * past taps and its current input accumulate in the same registers (one load and one store of
+ * the outputs per layer, not one per tap). */
+static void matmul_sources(float *const *ys, const float *const *const *xss, const float *const *ws, int sources,
+                           int m, int n, int nb) {
+    switch (nb) {
+    case 6: matmul6(ys, xss, ws, sources, m, n); break;
+    case 5: matmul5(ys, xss, ws, sources, m, n); break;
+    case 4: matmul4(ys, xss, ws, sources, m, n); break;
+    case 3: matmul3(ys, xss, ws, sources, m, n); break;
+    case 2: matmul2(ys, xss, ws, sources, m, n); break;
+    default:
+        for (int src = 0; src < sources; src++) matvec_acc(ys[0], xss[src][0], ws[src], m, n);
+    }
+}
+
 /* ys[b][0:n] += xs[b][0:m] @ w for nb (1..6) streams. */
 static void matmul(float *const *ys, const float *const *xs, const float *w, int m, int n, int nb) {
-    switch (nb) {
-    case 6: matmul6(ys, xs, w, m, n); break;
-    case 5: matmul5(ys, xs, w, m, n); break;
-    case 4: matmul4(ys, xs, w, m, n); break;
-    case 3: matmul3(ys, xs, w, m, n); break;
-    case 2: matmul2(ys, xs, w, m, n); break;
-    default: matvec_acc(ys[0], xs[0], w, m, n);
-    }
+    matmul_sources(ys, &xs, &w, 1, m, n, nb);
 }
 
 /* ---- activations --------------------------------------------------------------------- */
@@ -250,6 +264,7 @@ int wn_draw(const float *logits, int classes, double temperature, double uniform
 /* ---- the step --------------------------------------------------------------------------- */
 
 enum { GROUP = 6 }; /* streams computed together (see matmul) */
+enum { MAX_TAPS = WN_MAX_KERNEL - 1 }; /* past taps of a layer */
 
 typedef struct {
     const WnWeights *w;
@@ -302,7 +317,9 @@ static void layer(const WnWeights *w, const WnCall *c, int l, int64_t t, int k, 
                   float **h, float **z, float **pre) {
     const int r = w->residual, g = w->gate, g2 = 2 * g, big_l = w->layers;
     const size_t mask = (size_t)c->ring_size - 1, row_stride = (size_t)big_l * c->batch * r;
-    const float *x[GROUP];
+    const float *x[MAX_TAPS][GROUP];
+    const float *const *xss[MAX_TAPS + 1];
+    const float *ws[MAX_TAPS + 1];
     for (int b = 0; b < nb; b++) {
         memcpy(pre[b], w->gate_bias + (size_t)l * g2, g2 * sizeof(float));
         if (w->global_tables) {
@@ -316,10 +333,13 @@ static void layer(const WnWeights *w, const WnCall *c, int l, int64_t t, int k, 
     }
     for (int j = 0; j < w->taps; j++) {
         const size_t row = (size_t)(t - w->delays[l * w->taps + j]) & mask;
-        for (int b = 0; b < nb; b++) x[b] = c->ring + row * row_stride + ((size_t)l * c->batch + ids[b]) * r;
-        matmul(pre, x, w->past + ((size_t)l * w->taps + j) * r * g2, r, g2, nb);
+        for (int b = 0; b < nb; b++) x[j][b] = c->ring + row * row_stride + ((size_t)l * c->batch + ids[b]) * r;
+        xss[j] = x[j];
+        ws[j] = w->past + ((size_t)l * w->taps + j) * r * g2;
     }
-    matmul(pre, (const float *const *)h, w->current + (size_t)l * r * g2, r, g2, nb);
+    xss[w->taps] = (const float *const *)h;
+    ws[w->taps] = w->current + (size_t)l * r * g2;
+    matmul_sources(pre, xss, ws, w->taps + 1, r, g2, nb);
     for (int b = 0; b < nb; b++) {
         float *slot = c->ring + ((size_t)t & mask) * row_stride + ((size_t)l * c->batch + ids[b]) * r;
         memcpy(slot, h[b], r * sizeof(float));
@@ -345,30 +365,47 @@ static void head(const WnWeights *w, int nb, float **z, float **skip, float **hi
     matmul(logits, (const float *const *)hidden, w->out_kernel, s, q, nb);
 }
 
-/* One sample for a group of streams sc offsets i0 .. i0 + nb - 1. */
-static void group_sample(const WnWeights *w, const WnCall *c, const WnShare *share, WnScratch *sc,
-                         int i0, int nb, int k) {
-    const int r = w->residual, g = w->gate, s = w->skip, q = w->classes;
-    const size_t lg = (size_t)w->layers * g;
-    const int64_t *ids = share->streams + i0;
+/* Pointers into the scratch and the call for the group of streams at offsets i0 .. i0 + nb - 1. */
+typedef struct {
+    const int64_t *ids;
     float *h[GROUP], *z[GROUP], *pre[GROUP], *skip[GROUP], *hidden[GROUP], *logits[GROUP];
+} Group;
+
+static void group_at(const WnWeights *w, const WnCall *c, const WnShare *share, WnScratch *sc, int i0, int nb,
+                     int l, Group *grp) {
+    const size_t r = w->residual, g = w->gate, lg = (size_t)w->layers * g;
+    grp->ids = share->streams + i0;
     for (int b = 0; b < nb; b++) {
         const int i = i0 + b;
-        h[b] = sc->h + (size_t)i * r;
-        skip[b] = sc->skip + (size_t)i * s;
-        pre[b] = sc->pre + (size_t)b * 2 * g;
-        hidden[b] = sc->hidden + (size_t)b * s;
-        logits[b] = c->logits + ids[b] * q;
+        grp->h[b] = sc->h + i * r;
+        grp->z[b] = sc->z + i * lg + (size_t)l * g; /* layer l's gates; the whole row when l = 0 */
+        grp->skip[b] = sc->skip + (size_t)i * w->skip;
+        grp->pre[b] = sc->pre + (size_t)b * 2 * g;
+        grp->hidden[b] = sc->hidden + (size_t)b * w->skip;
+        grp->logits[b] = c->logits + grp->ids[b] * w->classes;
     }
-    for (int l = 0; l < w->layers; l++) {
-        for (int b = 0; b < nb; b++) z[b] = sc->z + (i0 + b) * lg + (size_t)l * g;
-        layer(w, c, l, c->time + k, k, ids, nb, h, z, pre);
+}
+
+/* One sample for every stream of a share, layer by layer: each layer's weights (small: 20 KB)
+ * stay in L1 while every group of streams passes through them, where group by group each
+ * group would read the whole model (small: 0.93 MB, more than L2) again. */
+static void share_sample(const WnWeights *w, const WnCall *c, const WnShare *share, WnScratch *sc, int k) {
+    const int n = share->count, q = w->classes;
+    Group grp;
+    for (int l = 0; l < w->layers; l++)
+        for (int i0 = 0; i0 < n; i0 += GROUP) {
+            const int nb = n - i0 < GROUP ? n - i0 : GROUP;
+            group_at(w, c, share, sc, i0, nb, l, &grp);
+            layer(w, c, l, c->time + k, k, grp.ids, nb, grp.h, grp.z, grp.pre);
+        }
+    for (int i0 = 0; i0 < n; i0 += GROUP) {
+        const int nb = n - i0 < GROUP ? n - i0 : GROUP;
+        group_at(w, c, share, sc, i0, nb, 0, &grp);
+        head(w, nb, grp.z, grp.skip, grp.hidden, grp.logits);
+        if (c->all_logits)
+            for (int b = 0; b < nb; b++)
+                memcpy(c->all_logits + ((size_t)grp.ids[b] * c->samples + k) * q, grp.logits[b], q * sizeof(float));
     }
-    for (int b = 0; b < nb; b++) z[b] = sc->z + (i0 + b) * lg;
-    head(w, nb, z, skip, hidden, logits);
-    if (c->all_logits)
-        for (int b = 0; b < nb; b++)
-            memcpy(c->all_logits + ((size_t)ids[b] * c->samples + k) * q, logits[b], q * sizeof(float));
 }
 
 static void *run_share(void *arg) {
@@ -392,7 +429,7 @@ static void *run_share(void *arg) {
             c->classes_out[b * c->samples + k] = cls;
             input_layer(w, c, b, sc.h + (size_t)i * w->residual);
         }
-        for (int i0 = 0; i0 < n; i0 += GROUP) group_sample(w, c, share, &sc, i0, n - i0 < GROUP ? n - i0 : GROUP, k);
+        share_sample(w, c, share, &sc, k);
     }
     free(sc.block);
     return NULL;

@@ -18,6 +18,9 @@
 
 #include <stdint.h>
 
+/* The largest convolution kernel (taps per layer) the engine takes; the op refuses more. */
+#define WN_MAX_KERNEL 16
+
 /* The trained arrays (read-only, owned by the caller) and their sizes. */
 typedef struct {
     int layers, taps, input_taps;          /* L, k - 1, K0 */

@@ -157,6 +157,8 @@ static OrtStatus *read_weights(Tensor *in, WnWeights *w) {
     if (delays->rank != 2 || delays->dims[0] != big_l || delays->dims[1] < 1 || past->dims[1] != delays->dims[1] * r)
         return error("w_delays must be (L, k-1) and fit w_past's shape");
     const int64_t g = g2 / 2, taps = delays->dims[1];
+    if (taps > WN_MAX_KERNEL - 1)
+        return error("kernel size %lld is above the engine's %d", (long long)taps + 1, WN_MAX_KERNEL);
     const int64_t *delay = delays->data;
     if (in[IN_TABLES].rank != 2 || in[IN_TABLES].dims[0] % (q + 1)) return error("w_tables must be (K0·(Q+1), R)");
     EXPECT(in[IN_TABLES], "w_tables", -1, r);
