@@ -8,7 +8,28 @@ agree — which is what the exactness tests check.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+# At or below this temperature a sampler takes the most likely class (argmax). Dividing
+# logits by a tiny T overflows: below ~1e-307 even float64 gives inf, then NaN, and the
+# "sample" is class 0 or Q - 1 every time (a full-scale square wave). Long before that the
+# softmax is one-hot anyway: logits differ by more than 1e-2, so at T = 1e-3 the runner-up
+# has a probability below e^-10. Every engine (NumPy, the step graph, the native step)
+# therefore sees 0 for such temperatures, and 0 means argmax everywhere.
+GREEDY_TEMPERATURE = 1e-3
+
+
+def effective_temperature(temperature: float) -> float:
+    """The temperature a sampler works with: 0.0 (argmax) at or below `GREEDY_TEMPERATURE`.
+
+    NaN and infinity are refused (``ValueError``): they have no distribution to draw from.
+    """
+    temperature = float(temperature)
+    if not math.isfinite(temperature):
+        raise ValueError(f"temperature must be a finite number, got {temperature}.")
+    return 0.0 if temperature <= GREEDY_TEMPERATURE else temperature
 
 
 def sample_classes(logits: np.ndarray, temperature: float, uniforms: np.ndarray) -> np.ndarray:
@@ -16,10 +37,12 @@ def sample_classes(logits: np.ndarray, temperature: float, uniforms: np.ndarray)
 
     Logits are divided by the temperature before the softmax: T < 1 sharpens the
     distribution towards its mode (cleaner, more repetitive audio), T > 1 flattens it
-    (noisier). T <= 0 means the limit T -> 0: the most likely class (argmax).
+    (noisier). T <= `GREEDY_TEMPERATURE` means the limit T -> 0: the most likely class (argmax).
     """
     logits = np.asarray(logits)
-    if temperature <= 0:
+    if temperature != temperature:  # NaN: refuse rather than draw from NaN probabilities
+        raise ValueError("temperature must be a finite number, got nan.")
+    if temperature <= GREEDY_TEMPERATURE:
         return np.argmax(logits, axis=-1).astype(np.int32)
     if logits.shape[0] == 1:
         # One stream (the real-time case): the same float64 arithmetic as below, in place in
@@ -43,8 +66,10 @@ def sample_classes(logits: np.ndarray, temperature: float, uniforms: np.ndarray)
 def sample_rows(logits: np.ndarray, temperatures: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
     """`sample_classes` with one temperature per row: every row gets what it would get alone."""
     temperatures = np.asarray(temperatures, np.float64)
+    if np.isnan(temperatures).any():
+        raise ValueError(f"temperature must be a finite number, got {temperatures.tolist()}.")
     out = np.empty(logits.shape[0], np.int32)
-    greedy = temperatures <= 0
+    greedy = temperatures <= GREEDY_TEMPERATURE
     if greedy.any():
         out[greedy] = np.argmax(logits[greedy], axis=-1)
     if (~greedy).any():

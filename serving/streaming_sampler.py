@@ -12,7 +12,7 @@ from serving.mu_law import mu_law_decode, mu_law_encode
 from serving.native import NativeEngine, NativeState, NativeUnavailable, open_native, resolve_engine
 from serving.onnx_step import make_session
 from serving.ring_buffer import RingBuffer
-from serving.sampling import sample_classes, sample_rows
+from serving.sampling import GREEDY_TEMPERATURE, effective_temperature, sample_classes, sample_rows
 
 
 # Up to this many streams the graph's own sampler beats NumPy's (README, performance).
@@ -41,7 +41,8 @@ class StreamingSampler:
     Args:
         bundle: a loaded bundle (`serving.bundle.load_bundle`).
         streams: B, the number of independent streams generated together.
-        temperature: logits are divided by it before sampling; <= 0 takes the most likely class.
+        temperature: logits are divided by it before sampling; at or below
+            `serving.sampling.GREEDY_TEMPERATURE` (0 included) the most likely class is taken.
         seed: seed of the uniform random numbers (one per sample and stream).
         threads: onnxruntime intra-op threads (1 is fastest for one stream; see README).
         global_ids: each stream's global class id (globally conditioned bundles).
@@ -63,7 +64,7 @@ class StreamingSampler:
         card = bundle.card
         self.bundle = bundle
         self.streams = streams
-        self.temperature = temperature
+        self.temperature = effective_temperature(temperature)  # tiny T is argmax in every engine
         self.seed = seed
         self.sample_rate = card["sample_rate"]
         self.quantization_channels = q = card["quantization_channels"]
@@ -180,16 +181,26 @@ class StreamingSampler:
         from the end of the prime.
         """
         q = self.quantization_channels
+        start = 0
         if audio is None:
             classes = np.full((self.streams, self.receptive_field), mu_law_encode(np.zeros(1), q)[0], np.int32)
         else:
             audio = np.asarray(audio, np.float32)
             if not np.isfinite(audio).all():
                 raise ValueError("the prime contains NaN or Inf.")
-            classes = np.broadcast_to(mu_law_encode(audio, q), (self.streams, audio.shape[-1])).astype(np.int32)
+            # Only the last receptive field of the prime can influence what comes next: the
+            # full-sequence pass over a 3-minute prime held every layer's inputs for every
+            # sample (5 GB). With mel frames the cut falls on a frame boundary (each frame
+            # conditions its own hop of samples only), and the frames before it are skipped.
+            start = max(0, audio.shape[-1] - self.receptive_field)
+            if self.mel is not None:
+                start -= start % self.hop
+            classes = np.broadcast_to(mu_law_encode(audio[..., start:], q),
+                                      (self.streams, audio.shape[-1] - start)).astype(np.int32)
         self.reset()
-        self.t = classes.shape[1]
-        self.prime_streams(classes, global_ids=self.global_ids, mel=self.mel)
+        self.t = start + classes.shape[1]  # the time after the whole prime (mel frames are read at t // hop)
+        mel = self.mel if self.mel is None or start == 0 else self.mel[:, start // self.hop:]
+        self.prime_streams(classes, global_ids=self.global_ids, mel=mel)
 
     def prime_streams(self, classes: np.ndarray, streams: slice = slice(None), global_ids=None,
                       mel: np.ndarray | None = None) -> None:
@@ -383,6 +394,11 @@ class StreamingSampler:
         classes (-1: draw) are fed instead of drawn ones.
         """
         batch, samples = uniforms.shape
+        temperatures = np.asarray(temperatures, np.float64)
+        if np.isnan(temperatures).any():
+            raise ValueError(f"temperature must be a finite number, got {temperatures.tolist()}.")
+        # A denormal T would overflow logits / T in the native engine: argmax, as in NumPy.
+        temperatures = np.where(temperatures <= GREEDY_TEMPERATURE, 0.0, temperatures)
         if self.native is not None:
             conditioning = self._native_conditioning(self.t, samples) if self.mel is not None else None
             classes, _ = self.native.run(self.t, uniforms, temperatures, active, self.global_ids, conditioning, forced)
