@@ -12,21 +12,27 @@ from serving.bundle import Bundle
 
 
 def resolve_speaker(bundle: Bundle, speaker: str | None) -> int | None:
-    """A global class id from an id or a label name; None when the bundle is not globally conditioned."""
+    """A global class id from an id or a label name; None when the bundle is not globally conditioned.
+
+    The messages name neither a flag nor a path: the CLI (``--speaker``) and the server
+    (the ``speaker`` field) each say where the value came from, and a server must not tell
+    its clients where its files are.
+    """
     spec = bundle.card["conditioning"]["global"]
     if spec is None:
         if speaker is not None:
-            raise ValueError(f"--speaker: {bundle.path} is not globally conditioned.")
+            raise ValueError("the model is not globally conditioned: it takes no speaker.")
         return None
     names = spec.get("names") or []
     if speaker is None:
-        raise ValueError(f"--speaker is required: {bundle.path} is globally conditioned "
+        raise ValueError(f"the model is globally conditioned: a speaker is required "
                          f"(ids 0..{spec['classes'] - 1}{', names ' + ', '.join(names) if names else ''}).")
     if speaker in names:
         return names.index(speaker)
-    if speaker.isdigit() and int(speaker) < spec["classes"]:
+    # ASCII digits only: str.isdigit() also accepts "١" or "²", which are not ids.
+    if speaker.isascii() and speaker.isdigit() and int(speaker) < spec["classes"]:
         return int(speaker)
-    raise ValueError(f"--speaker {speaker!r} is neither an id in [0, {spec['classes']}) nor one of {names}.")
+    raise ValueError(f"{speaker!r} is neither an id in [0, {spec['classes']}) nor one of {names}.")
 
 
 def mel_from_file(bundle: Bundle, path: str | Path) -> np.ndarray:

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -123,7 +124,7 @@ def test_bench_levers_measures_conditioned_bundles_too(speaker_bundle, tmp_path,
     assert 0 < bits["float32"] < 12 and 0 < bits["int8"] < 12
 
 
-def test_mel_from_an_audio_file_drives_a_locally_conditioned_bundle(tmp_path):
+def test_mel_from_an_audio_file_drives_a_locally_conditioned_bundle(tmp_path, capsys):
     config = get_preset("tiny", **NARROW, local_conditioning_channels=8, upsample_scales=(4, 8))
     make_run(tmp_path / "run", config)
     export_run(tmp_path / "run", tmp_path / "bundle", log=lambda *_: None)
@@ -135,4 +136,100 @@ def test_mel_from_an_audio_file_drives_a_locally_conditioned_bundle(tmp_path):
     # Past the end of the frames is refused, saying how much is left; no mel at all too.
     assert main(["generate", str(tmp_path / "bundle"), "--seconds", "5", "--mel-from", str(speech),
                  "--out", str(tmp_path / "w.wav"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "s left)" in err and "after the prime" not in err  # no prime was given
     assert main(["generate", str(tmp_path / "bundle"), "--seconds", "0.5", "--out", str(tmp_path / "w.wav")]) == 2
+
+
+# --- bad input: one line naming the flag, exit 2, before anything is loaded (issue 13) ---------
+
+def _one_error_line(capsys, *needles: str) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("wavenet: error: ") and "\n" not in err and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+@pytest.mark.parametrize("flags, needle", [
+    (["--seconds", "inf"], "--seconds"),
+    (["--seconds", "nan"], "--seconds"),
+    (["--streams", "10000"], "--streams"),
+    (["--streams", "0"], "--streams"),
+    (["--chunk-size", "0"], "--chunk-size"),
+    (["--temperature", "nan"], "--temperature"),
+    (["--temperature", "-1"], "--temperature"),
+    (["--threads", "0"], "--threads"),
+])
+def test_bad_numbers_are_refused_before_any_work(bundle, tmp_path, capsys, flags, needle):
+    args = {"--seconds": "0.1", "--out": str(tmp_path / "x.wav")}
+    for flag, value in zip(flags[::2], flags[1::2]):
+        args[flag] = value
+    started = time.perf_counter()
+    assert main(["generate", str(bundle), "--quiet", *[v for kv in args.items() for v in kv]]) == 2
+    assert time.perf_counter() - started < 2  # --streams 10000 used to allocate 5.5 GB first; --chunk-size 0 hung
+    _one_error_line(capsys, needle)
+    assert not (tmp_path / "x.wav").exists()
+
+
+@pytest.mark.parametrize("where, needle", [
+    ("folder", "is a folder"), ("missing/x.wav", "does not exist"), ("/sys/x.wav", "cannot write"),
+])
+def test_an_out_that_cannot_be_written_is_refused_before_generating(bundle, tmp_path, capsys, where, needle):
+    (tmp_path / "folder").mkdir()
+    out = where if where.startswith("/") else str(tmp_path / where)
+    assert main(["generate", str(bundle), "--seconds", "0.1", "--out", out, "--quiet"]) == 2
+    _one_error_line(capsys, "--out", needle)
+    assert not (tmp_path / "missing").exists()
+
+
+def test_the_writability_probe_leaves_no_file_and_keeps_an_existing_one(tmp_path, capsys):
+    # The --out check passes, then the bundle is refused: nothing may be left or changed.
+    assert main(["generate", str(tmp_path / "no-bundle"), "--seconds", "0.05", "--out", str(tmp_path / "a.wav")]) == 2
+    assert not (tmp_path / "a.wav").exists()
+    _one_error_line(capsys, "not a bundle")
+    (tmp_path / "keep.wav").write_bytes(b"precious")
+    assert main(["generate", str(tmp_path / "no-bundle"), "--seconds", "0.05", "--out", str(tmp_path / "keep.wav")]) == 2
+    assert (tmp_path / "keep.wav").read_bytes() == b"precious"
+    _one_error_line(capsys, "not a bundle")
+
+
+def test_a_tiny_temperature_is_the_most_likely_class_not_a_square_wave(bundle, tmp_path):
+    for name, temperature in (("zero.wav", "0"), ("tiny.wav", "1e-320")):
+        assert main(["generate", str(bundle), "--seconds", "0.1", "--out", str(tmp_path / name),
+                     "--temperature", temperature, "--quiet"]) == 0
+    assert (tmp_path / "zero.wav").read_bytes() == (tmp_path / "tiny.wav").read_bytes()
+    audio, _ = sf.read(tmp_path / "tiny.wav", dtype="int16")
+    assert np.abs(audio.astype(np.int32)).max() < 32767
+
+
+def test_a_closed_pipe_is_one_error_line_and_exit_2(bundle):
+    # `wavenet generate ... --out - | head -c 100`: the reader leaves after 100 bytes.
+    process = subprocess.Popen([WAVENET, "generate", str(bundle), "--seconds", "20", "--out", "-", "--quiet",
+                                "--chunk-size", "256"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert len(process.stdout.read(100)) == 100
+    process.stdout.close()
+    _, err = process.communicate(timeout=60)
+    err = err.decode()
+    assert process.returncode == 2, err
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    assert err.count("\n") == 1 and "closed the pipe" in err, err
+
+
+def test_bench_and_levers_refuse_counts_that_measure_nothing(bundle, capsys):
+    assert main(["bench", str(bundle), "--repeats", "0"]) == 2
+    _one_error_line(capsys, "--repeats")
+    assert main(["bench", str(bundle), "--seconds", "inf"]) == 2
+    _one_error_line(capsys, "--seconds")
+    assert main(["bench-levers", str(bundle), "--seconds", "0"]) == 2
+    _one_error_line(capsys, "--seconds")
+    assert main(["bench-levers", str(bundle), "--seconds", "0.001"]) == 2  # 8 samples: no measurement
+    _one_error_line(capsys, "--seconds")
+
+
+def test_speaker_errors_name_the_flag_and_accept_only_ascii_ids(speaker_bundle, bundle, tmp_path, capsys):
+    out = str(tmp_path / "s.wav")
+    assert main(["generate", str(speaker_bundle), "--seconds", "0.05", "--out", out, "--speaker", "١"]) == 2
+    _one_error_line(capsys, "--speaker", "neither an id")
+    assert main(["generate", str(bundle), "--seconds", "0.05", "--out", out, "--speaker", "0"]) == 2
+    _one_error_line(capsys, "--speaker", "not globally conditioned")

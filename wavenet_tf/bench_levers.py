@@ -130,6 +130,9 @@ def run_levers(path, audio: str | Path | None = None, seconds: float = 1.0, repe
     bundle = load_bundle(path)
     rate = bundle.card["sample_rate"]
     one = int(seconds * rate)
+    if not one >= 64:  # 32 streams measure one // 8 samples each: a few samples are no measurement
+        raise ValueError(f"seconds must give at least 64 samples at {rate} Hz (--seconds {64 / rate:g} or more), "
+                         f"got {seconds}.")
     report: dict[str, Any] = {"bundle": str(path)}
     log(f"{path}: levers, best of {repeats}, alternating; samples/s unless marked")
 

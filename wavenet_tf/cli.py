@@ -333,11 +333,22 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from serving.streaming_sampler import StreamingSampler
     from wavenet_tf.audio import load_audio
 
+    from serving.limits import check_count, check_output_file, check_positive, check_streams, check_temperature
+
+    # Every number and the output path first: nothing is loaded or allocated for a bad value.
+    check_positive(args.seconds, "--seconds")
+    check_streams(args.streams)
+    check_temperature(args.temperature)
+    check_count(args.chunk_size, "--chunk-size")
+    check_count(args.threads, "--threads")
+    if args.out != "-":
+        check_output_file(args.out)
     bundle = load_bundle(args.bundle)
     rate = bundle.card["sample_rate"]
-    if args.streams < 1 or args.seconds <= 0:
-        return _fail("--streams must be >= 1 and --seconds > 0.")
-    speaker = resolve_speaker(bundle, args.speaker)
+    try:
+        speaker = resolve_speaker(bundle, args.speaker)
+    except ValueError as error:
+        return _fail(f"--speaker: {args.bundle}: {error}")
     mel = None
     if bundle.local_conditioning:
         if not args.mel_from:
@@ -354,17 +365,25 @@ def cmd_generate(args: argparse.Namespace) -> int:
     sampler.prime(prime)
     total = int(round(args.seconds * rate))
     if sampler.max_samples is not None and sampler.t + total > sampler.max_samples:
-        return _fail(f"--seconds {args.seconds:g} goes past the end of --mel-from's frames "
-                     f"({(sampler.max_samples - sampler.t) / rate:.2f} s left after the prime).")
+        left = f"{(sampler.max_samples - sampler.t) / rate:.2f} s left" + (" after the prime" if args.prime else "")
+        return _fail(f"--seconds {args.seconds:g} goes past the end of --mel-from's frames ({left}).")
     progress = Progress(total, rate, enabled=not args.quiet)
     done = 0
     if args.out == "-":
         out = sys.stdout.buffer
-        for chunk in sampler.stream(total, args.chunk_size):
-            out.write(to_pcm16(chunk))
-            out.flush()
-            done += chunk.shape[1]
-            progress.update(done)
+        try:
+            for chunk in sampler.stream(total, args.chunk_size):
+                out.write(to_pcm16(chunk))
+                out.flush()
+                done += chunk.shape[1]
+                progress.update(done)
+        except BrokenPipeError:
+            # The reader stopped (`| head -c 100`, a closed player). Point stdout at /dev/null
+            # so the interpreter's final flush cannot fail again with a second message.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            progress.close()
+            return _fail(f"--out -: the reader closed the pipe after {done / rate:.2f} s of "
+                         f"{total / rate:.2f} s; generation stopped.")
     else:
         import soundfile as sf
 
@@ -380,10 +399,21 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serving needs onnxruntime, NumPy, FastAPI and uvicorn: no TensorFlow."""
     from serving.bundle import load_bundle
+    from serving.limits import check_api_key, check_count, check_port, check_positive, check_streams
     from serving.server import serve
 
-    bundle = load_bundle(args.bundle)  # a bad bundle stops here, before the port opens
+    # Limits first, with the flags' names; then the bundle: a bad one stops here, before the port opens.
+    check_port(args.port)
+    check_streams(args.max_streams, "--max-streams")
+    check_count(args.queue_limit, "--queue-limit", low=0)
+    check_positive(args.max_seconds, "--max-seconds")
+    check_positive(args.timeout, "--timeout")
+    check_count(args.max_body_bytes, "--max-body-bytes")
+    check_count(args.threads, "--threads")
     api_key = args.api_key or os.environ.get("WAVENET_API_KEY") or None
+    if api_key is not None:
+        check_api_key(api_key, "--api-key" if args.api_key else "WAVENET_API_KEY")
+    bundle = load_bundle(args.bundle)
     if args.host not in ("127.0.0.1", "localhost", "::1") and api_key is None:
         print(f"warning: serving on {args.host} without an API key: anyone who can reach the port can generate "
               "(set --api-key or WAVENET_API_KEY)", file=sys.stderr)
@@ -395,8 +425,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_levers(args: argparse.Namespace) -> int:
+    from serving.limits import check_count, check_positive
     from wavenet_tf.bench_levers import run_levers
 
+    check_positive(args.seconds, "--seconds")
+    check_count(args.repeats, "--repeats")
     _write_report(args.json, run_levers(args.bundle, audio=args.audio, seconds=args.seconds, repeats=args.repeats))
     return 0
 
@@ -411,7 +444,12 @@ def _write_report(path: str | None, report: dict[str, Any]) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from serving.bench import run_bench
+    from serving.limits import check_count, check_positive
 
+    check_positive(args.seconds, "--seconds")
+    check_count(args.repeats, "--repeats")
+    if args.threads is not None:
+        check_count(args.threads, "--threads")
     _write_report(args.json, run_bench(args.bundle, seconds=args.seconds, threads=args.threads, repeats=args.repeats))
     return 0
 
