@@ -4,17 +4,23 @@
     GET  /v1/model      the model card
     GET  /healthz       liveness and load
     GET  /              a page to pick parameters, play the stream and watch the waveform
-    GET  /docs, /openapi.json
+    GET  /docs          the API described from /openapi.json (a local page: works offline)
+    GET  /openapi.json
 
 Concurrent requests share one batched step call (`serving.batcher.Batcher`) up to
 ``max_streams``; up to ``queue_limit`` more wait for a slot, and beyond that the answer is
-429. Every field is validated; a bad one gets a 400 that names it. A client that
-disconnects frees its slot, whether or not its stream had started.
+429. Every field is validated; a bad one gets a 400 that names it. Every error, 404 and 405
+included, is ``{"error": "...", "fields": [...]}``. A client that disconnects frees its slot,
+whether or not its stream had started, and a client that leaves the queue leaves it at once.
 
 Limits, each an argument of `create_app` (and a `wavenet serve` flag) with a safe default:
 ``max_seconds`` of audio per request, ``max_streams`` generated together, ``queue_limit``
 waiting, ``max_body_bytes`` per request body (413 beyond), ``timeout`` seconds of wall time
-per request, queueing included (the stream ends there, short of its header's length).
+per request, queueing included: a request still queued (or without audio) at its timeout
+gets a 503 (or 504) before any audio; one that times out while streaming ends there, short of
+its header's length. ``body_timeout`` seconds to receive a request body (408 beyond); `serve`
+also closes a connection that has not sent a request's headers within ``header_timeout``
+seconds (idle, or sending a byte at a time).
 With ``api_key`` (or the ``WAVENET_API_KEY`` environment variable, read by the CLI)
 ``/v1/generate`` and ``/v1/model`` need ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``
 (401 otherwise).
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import math
 import struct
 import time
 from contextlib import asynccontextmanager
@@ -35,12 +42,17 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving import batcher as batching
 from serving.bundle import Bundle
 from serving.generate import resolve_speaker, to_pcm16
+from serving.limits import MAX_STREAMS, check_api_key
 
 PAGE = Path(__file__).with_name("static") / "index.html"
+# The API reference: a small page of our own that renders /openapi.json, because FastAPI's
+# Swagger UI loads its scripts from a CDN and is a blank page on a machine without internet.
+DOCS_PAGE = Path(__file__).with_name("static") / "docs.html"
 
 
 class GenerateRequest(BaseModel):
@@ -48,10 +60,19 @@ class GenerateRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    seconds: float = Field(2.0, gt=0, description="seconds of audio")
-    temperature: float = Field(1.0, ge=0.0, le=5.0, description="softmax temperature; 0 = most likely class")
+    # allow_inf_nan=False: NaN compares false with every bound, so it must be refused by name.
+    seconds: float = Field(2.0, gt=0, allow_inf_nan=False, description="seconds of audio")
+    temperature: float = Field(1.0, ge=0.0, le=5.0, allow_inf_nan=False,
+                               description="softmax temperature; 0 (or up to 1e-3) = the most likely class")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="random seed: the same seed gives the same audio")
     speaker: str | int | None = Field(None, description="global class id or name (globally conditioned models)")
+
+
+class ErrorBody(BaseModel):
+    """Every error the server answers: a message, and the request fields it is about (may be empty)."""
+
+    error: str = Field(description="what is wrong and what to do")
+    fields: list[str] = Field(description="the request fields the error names, e.g. [\"seconds\"]; [] if none")
 
 
 class _Unauthorized(Exception):
@@ -84,30 +105,100 @@ class _SlotResponse(StreamingResponse):
 
 
 def _error(status: int, message: str, fields: list[str] | None = None, **headers: str) -> JSONResponse:
-    content: dict[str, Any] = {"error": message}
-    if fields is not None:
-        content["fields"] = fields
+    """An `ErrorBody` response: the one shape of every error."""
+    content: dict[str, Any] = {"error": message, "fields": fields or []}
     return JSONResponse(status_code=status, content=content, headers=headers or None)
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for error statuses, each with the `ErrorBody` schema."""
+    meaning = {400: "a field is invalid (named in fields)", 401: "missing or wrong API key",
+               408: "the request body did not arrive in time", 413: "request body too large",
+               429: "every stream is busy and the queue is full", 503: "timed out waiting for a free stream",
+               504: "timed out before any audio was generated"}
+    return {status: {"model": ErrorBody, "description": meaning[status]} for status in statuses}
+
+
+class _BodyGuard:
+    """Reads each request body before the application sees it: bounded in size and in time.
+
+    A ``Content-Length`` over the limit is refused before reading (413); a chunked body is
+    counted while read. A body that does not arrive within ``timeout`` seconds gets a 408
+    and the connection is closed (a slow client must not hold a connection forever). A
+    client that leaves mid-body gets nothing — there is nobody to answer, and nothing to log.
+    """
+
+    def __init__(self, app, max_bytes: int, timeout: float):
+        self.app, self.max_bytes, self.timeout = app, max_bytes, timeout
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        too_large = _error(413, f"request body over {self.max_bytes} bytes", Connection="close")
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):  # ASCII digits only
+            await too_large(scope, receive, send)
+            return
+        body = bytearray()
+        try:
+            async with asyncio.timeout(self.timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return  # the client cut its body off and left
+                    body += message.get("body", b"")
+                    if len(body) > self.max_bytes:
+                        await too_large(scope, receive, send)
+                        return
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            await _error(408, f"the request body did not arrive within {self.timeout:g} s",
+                         Connection="close")(scope, receive, send)
+            return
+        delivered = False
+
+        async def replay():
+            # The body once, then the server's own messages (a disconnect, when it comes).
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the client has gone (its body was read already: the next message is a disconnect)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def create_app(bundle: Bundle, max_streams: int = 8, queue_limit: int = 16, max_seconds: float = 30.0,
                threads: int = 1, chunk: int = 512, max_body_bytes: int = 4096, timeout: float = 300.0,
-               api_key: str | None = None, step_engine: str | None = None) -> FastAPI:
+               api_key: str | None = None, step_engine: str | None = None, body_timeout: float = 10.0) -> FastAPI:
     """The application around one bundle (the batcher starts now: a bad bundle fails here, not at a request).
 
     ``step_engine`` picks the step engine (`serving.native`): native by default when it loads.
     """
+    # Finite, too: an infinite max_seconds would let {"seconds": 1e308} through to int().
     for name, value in (("max_streams", max_streams), ("max_seconds", max_seconds),
-                        ("max_body_bytes", max_body_bytes), ("timeout", timeout)):
-        if not value > 0:
-            raise ValueError(f"{name} must be > 0, got {value}.")
+                        ("max_body_bytes", max_body_bytes), ("timeout", timeout), ("body_timeout", body_timeout)):
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a finite number > 0, got {value}.")
+    if max_streams > MAX_STREAMS:
+        raise ValueError(f"max_streams must be at most {MAX_STREAMS}, got {max_streams}.")
     if queue_limit < 0:
         raise ValueError(f"queue_limit must be >= 0, got {queue_limit}.")
+    if api_key is not None:
+        check_api_key(api_key, "api_key")
     engine = batching.Batcher(bundle, capacity=max_streams, chunk=chunk, threads=threads, engine=step_engine)
 
     class Body(GenerateRequest):
         # This server's limit, in the OpenAPI schema too (clients and fuzzers see it).
-        seconds: float = Field(min(2.0, max_seconds), gt=0, le=max_seconds,
+        seconds: float = Field(min(2.0, max_seconds), gt=0, le=max_seconds, allow_inf_nan=False,
                                description=f"seconds of audio, at most {max_seconds:g}")
 
     @asynccontextmanager
@@ -115,26 +206,27 @@ def create_app(bundle: Bundle, max_streams: int = 8, queue_limit: int = 16, max_
         yield
         engine.close()
 
-    app = FastAPI(title="wavenet-tf", version="1", description="Streaming WaveNet generation.", lifespan=lifespan)
+    app = FastAPI(title="wavenet-tf", version="1", description="Streaming WaveNet generation.", lifespan=lifespan,
+                  docs_url=None, redoc_url=None)  # both load from a CDN; /docs is ours (below)
     rate = bundle.card["sample_rate"]
     state = {"waiting": 0}
     slots = asyncio.Semaphore(max_streams)
     app.state.batcher = engine
+    app.add_middleware(_BodyGuard, max_bytes=max_body_bytes, timeout=body_timeout)
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        # Refuse a large body before reading it (Content-Length), and a chunked one while reading.
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > max_body_bytes):
-            return _error(413, f"request body over {max_body_bytes} bytes")
-        if length is None and request.method == "POST":
-            body = b""
-            async for part in request.stream():
-                body += part
-                if len(body) > max_body_bytes:
-                    return _error(413, f"request body over {max_body_bytes} bytes")
-            request._body = body  # what was read is what the handler sees
-        return await call_next(request)
+    def openapi() -> dict[str, Any]:
+        # FastAPI declares 422 HTTPValidationError on every operation with a body; this server
+        # answers a bad field with 400 ErrorBody (declared per route), so the schema says that.
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)
+            for operations in schema["paths"].values():
+                for operation in operations.values():
+                    operation.get("responses", {}).pop("422", None)
+            for name in ("HTTPValidationError", "ValidationError"):
+                schema.get("components", {}).get("schemas", {}).pop(name, None)
+        return app.openapi_schema
+
+    app.openapi = openapi
 
     def authorized(request: Request) -> None:
         if api_key is None:
@@ -148,9 +240,24 @@ def create_app(bundle: Bundle, max_streams: int = 8, queue_limit: int = 16, max_
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_: Request, error: RequestValidationError) -> JSONResponse:
-        fields = [".".join(str(p) for p in e["loc"] if p != "body") or "body" for e in error.errors()]
-        messages = [f"{f}: {e['msg']}" for f, e in zip(fields, error.errors())]
+        errors = error.errors()
+        broken = [e for e in errors if e["type"] == "json_invalid"]
+        if broken:  # its "loc" holds a character offset, not a field
+            where = broken[0]["loc"][-1]
+            reason = (broken[0].get("ctx") or {}).get("error", "JSON decode error")
+            return _error(400, f"body: not valid JSON ({reason} at character {where}); send a JSON object "
+                               'such as {"seconds": 2}', ["body"])
+        fields = [".".join(str(p) for p in e["loc"] if p != "body") or "body" for e in errors]
+        messages = [f"{f}: {e['msg']}" for f, e in zip(fields, errors)]
         return _error(400, "; ".join(messages), fields)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        # 404, 405, ...: the same shape as every other error, not FastAPI's {"detail": ...}.
+        message = {404: f"no such path: {request.url.path} (see /docs)",
+                   405: f"method {request.method} not allowed on {request.url.path} (see /docs)"}
+        return _error(error.status_code, message.get(error.status_code, str(error.detail)),
+                      **(error.headers or {}))
 
     @app.get("/healthz")
     def health() -> dict[str, Any]:
@@ -162,7 +269,7 @@ def create_app(bundle: Bundle, max_streams: int = 8, queue_limit: int = 16, max_
         return _error(401, "missing or wrong API key: send `Authorization: Bearer KEY` or `X-API-Key: KEY`",
                       **{"WWW-Authenticate": "Bearer"})
 
-    @app.get("/v1/model", dependencies=[Depends(authorized)], responses={401: {}})
+    @app.get("/v1/model", dependencies=[Depends(authorized)], responses=_errors(401))
     def model_card() -> dict[str, Any]:
         return bundle.card
 
@@ -170,7 +277,11 @@ def create_app(bundle: Bundle, max_streams: int = 8, queue_limit: int = 16, max_
     def page() -> str:
         return PAGE.read_text()
 
-    async def generate(body: Body) -> StreamingResponse:
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs() -> str:
+        return DOCS_PAGE.read_text()
+
+    async def generate(body: Body, http: Request) -> StreamingResponse:
         started = time.monotonic()
         try:
             speaker = resolve_speaker(bundle, None if body.speaker is None else str(body.speaker))
@@ -179,19 +290,39 @@ def create_app(bundle: Bundle, max_streams: int = 8, queue_limit: int = 16, max_
         if slots.locked() and state["waiting"] >= queue_limit:
             return _error(429, "too many requests: all streams are busy and the queue is full; retry later",
                           **{"Retry-After": "1"})
-        num_samples = int(round(body.seconds * rate))
+        num_samples = max(1, int(round(body.seconds * rate)))
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
 
         def deliver(chunk):
             loop.call_soon_threadsafe(queue.put_nowait, None if chunk is None else to_pcm16(chunk[None]))
 
+        def left() -> float:
+            return timeout - (time.monotonic() - started)
+
         request = batching.Request(num_samples, body.temperature, body.seed, speaker, deliver)
+        # Wait for a slot, but not for a client that has left (it must not keep its place in
+        # the queue, or the queue fills with ghosts and real clients get 429) nor past the timeout.
         state["waiting"] += 1
+        acquire = asyncio.ensure_future(slots.acquire())
+        gone = asyncio.ensure_future(_disconnected(http))
         try:
-            await slots.acquire()  # a client that leaves while waiting cancels this: nothing taken
+            await asyncio.wait({acquire, gone}, timeout=max(left(), 0), return_when=asyncio.FIRST_COMPLETED)
         finally:
             state["waiting"] -= 1
+            gone.cancel()  # no effect on a finished task
+            acquire.cancel()
+        left_early = gone.done() and not gone.cancelled() and gone.exception() is None
+        if acquire.done() and not acquire.cancelled():
+            if left_early:
+                slots.release()  # acquired just as the client left
+        else:
+            if left_early:
+                return _error(499, "client closed the request")  # nobody is there to read it
+            return _error(503, f"timed out after {timeout:g} s waiting for a free stream; retry later",
+                          **{"Retry-After": "1"})
+        if left_early:
+            return _error(499, "client closed the request")
         engine.submit(request)  # accepted before the first byte goes out
 
         def release() -> None:
@@ -199,11 +330,24 @@ def create_app(bundle: Bundle, max_streams: int = 8, queue_limit: int = 16, max_
             engine.cancel(request)
             slots.release()
 
+        # The status goes out with the first audio, so a request that times out before any
+        # audio gets an error status, not a 200 with an empty WAV.
+        try:
+            first = await asyncio.wait_for(queue.get(), max(left(), 0))
+        except asyncio.TimeoutError:
+            release()
+            return _error(504, f"timed out after {timeout:g} s before any audio was generated; retry later")
+        except BaseException:
+            release()
+            raise
+
         async def stream():
-            yield wav_header(num_samples, rate)
+            yield wav_header(num_samples, rate) + (first or b"")
+            if first is None:
+                return
             while True:
                 try:
-                    data = await asyncio.wait_for(queue.get(), timeout - (time.monotonic() - started))
+                    data = await asyncio.wait_for(queue.get(), left())
                 except asyncio.TimeoutError:
                     return  # the stream ends short of its header's length: the client sees a truncated WAV
                 if data is None:
@@ -215,16 +359,75 @@ def create_app(bundle: Bundle, max_streams: int = 8, queue_limit: int = 16, max_
     # `Body` is local to this function, which postponed annotations cannot see: give FastAPI the class.
     generate.__annotations__["body"] = Body
     app.post("/v1/generate", dependencies=[Depends(authorized)],
-             responses={200: {"content": {"audio/wav": {}}}, 400: {}, 401: {}, 413: {}, 429: {}})(generate)
+             responses={200: {"content": {"audio/wav": {}}}, **_errors(400, 401, 408, 413, 429, 503, 504)})(generate)
 
     return app
 
 
-def serve(bundle: Bundle, host: str = "127.0.0.1", port: int = 8000, **options: Any) -> None:
+def _timed_protocol(header_timeout: float):
+    """uvicorn's HTTP/1.1 protocol with a deadline for each request's headers.
+
+    uvicorn times out idle keep-alive connections only after a first response; a connection
+    that never sends a request — or sends its headers a byte at a time — would stay open
+    forever. Here every connection must deliver a request's headers within
+    ``header_timeout`` seconds of opening or of its previous response, else it is closed.
+    """
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class TimedH11Protocol(H11Protocol):
+        _deadline = None
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._deadline = self.loop.call_later(header_timeout, self._expire)
+            self._armed_cycle = self.cycle
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _expire(self) -> None:
+            if self.cycle is self._armed_cycle and not self.transport.is_closing():
+                self.transport.close()  # no request began in time: nothing to answer
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self._deadline is not None and self.cycle is not self._armed_cycle:
+                self._disarm()  # a request's headers arrived; the body has its own timeout
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()  # may start a pipelined request already
+            if not self.transport.is_closing() and (self.cycle is None or self.cycle.response_complete):
+                self._arm()
+
+        def connection_lost(self, exc) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+    return TimedH11Protocol
+
+
+def make_server(app: FastAPI, host: str = "127.0.0.1", port: int = 8000, header_timeout: float = 10.0,
+                keep_alive: float = 5.0, log_level: str = "info"):
+    """A `uvicorn.Server` for ``app`` whose connections cannot stay open idle or half-sent."""
     import uvicorn
 
+    if not (math.isfinite(header_timeout) and header_timeout > 0):
+        raise ValueError(f"header_timeout must be a finite number > 0, got {header_timeout}.")
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, http=_timed_protocol(header_timeout),
+                            timeout_keep_alive=keep_alive)
+    return uvicorn.Server(config)
+
+
+def serve(bundle: Bundle, host: str = "127.0.0.1", port: int = 8000, header_timeout: float = 10.0,
+          **options: Any) -> None:
     from serving.native import engine_line
 
     app = create_app(bundle, **options)
     print(engine_line(app.state.batcher.sampler), flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    make_server(app, host, port, header_timeout=header_timeout).run()

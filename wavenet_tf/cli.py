@@ -652,7 +652,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_Formatter,
         description="Serve a bundle: POST /v1/generate streams a WAV as it is generated; concurrent "
                     "requests are generated together in one batched step call; GET / is a web page "
-                    "that plays the stream and draws the waveform; GET /docs is the OpenAPI schema.",
+                    "that plays the stream and draws the waveform; GET /docs describes the API (offline).",
         epilog="examples:\n  wavenet serve bundles/first\n  wavenet serve bundles/first --port 9000 --max-streams 16\n"
                "  curl -X POST localhost:8000/v1/generate -H 'Content-Type: application/json' "
                "-d '{\"seconds\": 3}' -o three.wav",
