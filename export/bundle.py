@@ -180,16 +180,96 @@ def _convert(fn, signature, path: Path, opset: int, metadata: dict[str, str]) ->
     onnx.save(model_proto, str(path))
 
 
+# ONNX opsets the exporters support: tf2onnx's highest, and the ops the graphs use.
+MIN_OPSET, MAX_OPSET = 13, 18
+# What a run directory holds; a folder holding any of these is never a bundle destination.
+RUN_MARKERS = ("config.json", "state.json", "dataset.json", "checkpoints", "model_best.keras", "model_last.keras")
+
+
+class ExportError(ValueError):
+    """The export cannot go ahead as asked; the message says what to change."""
+
+
+def check_destination(run: Path, out: Path) -> bool:
+    """Refuse a destination whose contents export did not create; True when it replaces a bundle.
+
+    Export replaces ``out`` as a whole, so ``out`` may only be missing, an empty folder, or
+    a bundle holding nothing but bundle files: never the run itself, a run directory, a
+    folder that contains the run, or any other folder with files in it.
+    """
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"--out {out}: a file is in the way; choose a folder path such as {run.name}-bundle.")
+    if out.resolve() == run.resolve() or run.resolve().is_relative_to(out.resolve()):
+        raise ExportError(f"--out {out} is (or contains) the run {run}; exporting there would replace the run. "
+                          f"Choose another folder, e.g. --out {run.parent / (run.name + '-bundle')}.")
+    if not out.is_dir():
+        return False
+    entries = sorted(p.name for p in out.iterdir())
+    markers = [name for name in RUN_MARKERS if name in entries]
+    if markers:
+        raise ExportError(f"--out {out} is a run directory ({', '.join(markers)}); exporting there would delete it. "
+                          f"Choose another folder, e.g. --out {out.parent / (out.name + '-bundle')}.")
+    if not entries:
+        return False
+    if "model.json" not in entries:
+        raise ExportError(f"--out {out} is not empty and not a bundle ({len(entries)} entries, e.g. {entries[0]!r}); "
+                          "export replaces the whole folder, so choose a new or empty one.")
+    try:
+        listed = set(json.loads((out / "model.json").read_text()).get("files") or {})
+    except (OSError, ValueError, AttributeError):
+        listed = set()
+    known = listed | {"model.json", "wavenet.onnx", "step.onnx", "step_sampler.onnx", "step_native.onnx",
+                      "cond.onnx", "saved_model"}
+    extra = [name for name in entries if name not in known]
+    if extra:
+        raise ExportError(f"--out {out} is a bundle that also holds {', '.join(extra[:5])}, which export did not "
+                          "write; move them out or choose another folder.")
+    return True
+
+
+def check_finite_weights(model: WaveNet, source: Path) -> None:
+    """Refuse a model with NaN/Inf weights: its bundle would generate a full-scale square wave."""
+    bad = [w.path for w in model.weights if not np.isfinite(np.asarray(w.numpy(), np.float64)).all()]
+    if bad:
+        raise ExportError(f"{source}: {len(bad)} weight tensor(s) hold NaN or Inf (e.g. {bad[0]}); the training "
+                          "diverged. Retrain with a lower --learning-rate; nothing was exported.")
+
+
+def _make_staging(out: Path) -> Path:
+    """An empty folder beside ``out`` (same filesystem, so the final rename is atomic), umask permissions."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-export-", dir=out.parent))
+    except OSError as error:
+        raise ExportError(f"--out {out}: cannot create a folder in {out.parent} ({error.strerror or error}); "
+                          "choose a writable location.") from None
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes 0700: a server running as another user could not read it
+    return staging
+
+
 def export_run(run: str | Path, out: str | Path, opset: int = 17, verify: bool = False,
                log=print) -> dict[str, Any]:
-    """Export the best model of ``run`` into the bundle folder ``out``; returns the card."""
+    """Export the best model of ``run`` into the bundle folder ``out``; returns the card.
+
+    ``out`` is created (with its parents) or, when it already is a bundle, replaced in one
+    rename; anything else in the way is refused before any work (`check_destination`).
+    """
     run, out = Path(run), Path(out)
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ExportError(f"--opset {opset} is not supported; use {MIN_OPSET} to {MAX_OPSET} (default 17).")
+    load_run_config(run)  # a missing or damaged run is named before anything is written
+    check_destination(run, out)
     model = load_run_model(run)
+    check_finite_weights(model, run)
     config = model.model_config
     weights = extract_step_weights(model)
     card = build_card(run, weights, opset)
     metadata = _metadata(card)
-    staging = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out.parent if out.parent.exists() else None))
+    staging = _make_staging(out)
+    # The staging folder's name is an implementation detail: messages name the destination.
+    shown = lambda line: log(str(line).replace(str(staging), str(out)))
     try:
         started = time.perf_counter()
         prime = _prime_model(model, residual_offsets(weights))
@@ -211,19 +291,40 @@ def export_run(run: str | Path, out: str | Path, opset: int = 17, verify: bool =
         files = sorted(p.name for p in staging.iterdir())
         card["files"] = {name: file_digest(staging / name) for name in files}
         (staging / "model.json").write_text(json.dumps(card, indent=2) + "\n")
-        log(f"exported {run} -> {out} in {time.perf_counter() - started:.1f} s: {', '.join(files + ['model.json'])}")
+        shown(f"exported {run} -> {out} in {time.perf_counter() - started:.1f} s: {', '.join(files + ['model.json'])}")
         if verify:
             from export.verify import verify_bundle
 
-            verify_bundle(staging, model, log=log)  # reports the node count too
+            from export.verify import ParityError
+
+            try:
+                verify_bundle(staging, model, log=shown)  # reports the node count too
+            except ParityError as error:
+                raise ExportError(f"--verify failed, nothing was written to {out}: {error}") from None
+            except (ValueError, RuntimeError) as error:  # onnxruntime's own errors are RuntimeErrors
+                raise ExportError(f"--verify could not run the bundle's graphs, nothing was written to {out}: "
+                                  f"{type(error).__name__}: {str(error).splitlines()[0][:300]}") from None
         else:
             from serving.onnx_step import optimized_node_count
 
             nodes = optimized_node_count(staging / "step.onnx")
-            log(f"step.onnx: {nodes} nodes after onnxruntime optimization ({config.num_layers} layers)")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staging, out)
+            shown(f"step.onnx: {nodes} nodes after onnxruntime optimization ({config.num_layers} layers)")
+        # Checked again: the folder may have changed during the export.
+        replacing = check_destination(run, out)
+        if replacing:
+            # Old bundle aside, new one in, old one gone: at every moment `out` is a whole bundle or absent.
+            retired = Path(tempfile.mkdtemp(prefix=f".{out.name}-old-", dir=out.parent))
+            os.replace(out, retired / "bundle")
+            os.replace(staging, out)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            if out.is_dir():
+                out.rmdir()  # empty (checked above): nothing to lose
+            os.replace(staging, out)
+        if verify:
+            shown(f"{out}: {'replaced the previous bundle; ' if replacing else ''}the bundle passed every parity check")
+        elif replacing:
+            shown(f"{out}: replaced the previous bundle")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return card

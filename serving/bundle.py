@@ -51,6 +51,16 @@ class Bundle:
         return local["hop_length"] if local else 1
 
 
+def _how_to_export(path: Path) -> str:
+    """The export command to suggest; never one whose --out would replace ``path``'s own files."""
+    if (path / "config.json").is_file():
+        target = path.parent / f"{path.name}-bundle"
+        return f"It is a run directory: export it with `wavenet export {path} --out {target}` and use {target}."
+    if path.is_dir() and any(path.iterdir()):
+        return "Create one in a new folder with `wavenet export RUN --out bundles/NAME`."
+    return f"Create one with `wavenet export RUN --out {path}`."
+
+
 def load_bundle(path: str | Path, check_graphs: bool = True) -> Bundle:
     """Open and validate ``path``.
 
@@ -61,7 +71,7 @@ def load_bundle(path: str | Path, check_graphs: bool = True) -> Bundle:
     path = Path(path)
     card_path = path / "model.json"
     if not card_path.is_file():
-        raise BundleError(f"{path}: no model.json — not a bundle. Create one with `wavenet export RUN --out {path}`.")
+        raise BundleError(f"{path}: no model.json — not a bundle. {_how_to_export(path)}")
     try:
         card = json.loads(card_path.read_text())
     except ValueError as error:
