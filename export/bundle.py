@@ -136,6 +136,11 @@ def build_card(run: Path, weights: dict[str, np.ndarray], opset: int) -> dict[st
             "val_bits_per_sample": last.get("val_bits_per_sample"),
             "train_bits_per_sample": last.get("bits_per_sample"),
         },
+        # How the training audio was cleaned: serving.card_audio applies it to every file
+        # decoded for this model (evaluation data, primes, --mel-from sources).
+        "data": {"trim_top_db": data.trim_top_db, "trim_frame_length": data.trim_frame_length,
+                 "remove_dc": data.remove_dc, "normalize": data.normalize, "n_fft": data.n_fft,
+                 "fmin": data.fmin, "fmax": data.fmax},
         "step": {"delays": weights["delays"].tolist(), "residual_offsets": residual_offsets(weights).tolist()},
         "opset": opset,
     }

@@ -37,10 +37,10 @@ def resolve_speaker(bundle: Bundle, speaker: str | None) -> int | None:
 
 def mel_from_file(bundle: Bundle, path: str | Path) -> np.ndarray:
     """Log-mel frames of an audio file with the bundle's settings (NumPy; no TensorFlow)."""
-    from wavenet_tf.audio import load_audio
+    from serving.card_audio import load_for_bundle
 
-    audio, _ = load_audio(path, bundle.card["sample_rate"], use_tensorflow=False)
-    return mel_frames(bundle, audio)
+    # Training computed mel frames from cleaned audio: clean this file the same way.
+    return mel_frames(bundle, load_for_bundle(bundle.card, path))
 
 
 def mel_frames(bundle: Bundle, audio: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ and the reason; callers decide whether to skip it or stop.
 from __future__ import annotations
 
 import math
+import os
 import re
 import struct
 import sys
@@ -32,6 +33,16 @@ AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".mp3")
 
 # Below this (dBFS, loudest frame's RMS) a file is treated as silence, whatever trim_top_db says.
 SILENCE_FLOOR_DB = -70.0
+# Decoding holds a whole file in memory: files longer than this many seconds are refused
+# by default (callers pass their own limit, e.g. `--max-seconds`).
+MAX_SECONDS = 3600.0
+# No real recording has fewer samples per second; a header that says so is damaged (and
+# resampling 1 Hz to 16 kHz would multiply the file's size 16,000 times).
+MIN_SAMPLE_RATE = 1000
+# Float samples beyond this many times full scale are not audio (a corrupt float file).
+MAX_FLOAT_PEAK = 1000.0
+# RIFF sizes that mean "unknown, read to the end of the file" (streaming writers leave them).
+_STREAMING_SIZES = (0, 0xFFFFFFFF)
 
 
 class AudioError(ValueError):
@@ -61,13 +72,17 @@ class AudioInfo:
         return self.trimmed_seconds / self.decoded_seconds if self.decoded_seconds else 0.0
 
 
-def read_audio(path: str | Path, use_tensorflow: bool | None = None) -> tuple[np.ndarray, int, str, str]:
+def read_audio(path: str | Path, use_tensorflow: bool | None = None,
+               max_seconds: float = MAX_SECONDS) -> tuple[np.ndarray, int, str, str]:
     """Decode a file to float32 ``(frames, channels)`` in [-1, 1].
 
     Returns ``(audio, sample_rate, format, subtype)``. ``use_tensorflow`` None means: use
     `tf.audio.decode_wav` for 16-bit PCM WAV when TensorFlow is already loaded (training,
     export), and never import it just for this (serving, `evaluate --engine onnx`). The
-    two decoders give identical samples (tested).
+    two decoders give identical samples and accept and refuse the same files (tested):
+    what `tf.audio.decode_wav` cannot parse (an odd-sized padded chunk, a streaming
+    header) goes to libsndfile. The header is checked before decoding: a file longer than
+    ``max_seconds`` or at an absurd rate is refused without allocating its samples.
     """
     path = Path(path)
     if not path.is_file():
@@ -75,12 +90,19 @@ def read_audio(path: str | Path, use_tensorflow: bool | None = None) -> tuple[np
     if path.stat().st_size == 0:
         raise AudioError(path, "empty file (0 bytes)")
     try:
-        info = sf.info(str(path))
+        # os.fsencode: a file name that is not valid UTF-8 still reaches libsndfile as its bytes.
+        info = sf.info(_sf_path(path))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
         raise AudioError(path, f"not a readable audio file ({_first_line(error)})") from None
     if info.frames == 0 or info.samplerate <= 0 or info.channels <= 0:
         raise AudioError(path, "no audio frames in the file")
-    if info.format == "WAV":
+    if info.samplerate < MIN_SAMPLE_RATE:
+        raise AudioError(path, f"the header declares {info.samplerate} Hz, below {MIN_SAMPLE_RATE} Hz "
+                               "(a damaged header?)")
+    if info.frames / info.samplerate > max_seconds:
+        raise AudioError(path, f"{info.frames / info.samplerate:.0f} s long, over the limit of {max_seconds:g} s "
+                               "(decoding holds the whole file in memory); raise --max-seconds or split the file")
+    if info.format in ("WAV", "WAVEX", "RF64"):
         declared, present = wav_data_sizes(path)
         if declared is not None and declared > present:
             raise AudioError(
@@ -89,9 +111,11 @@ def read_audio(path: str | Path, use_tensorflow: bool | None = None) -> tuple[np
     if use_tensorflow is None:
         use_tensorflow = "tensorflow" in sys.modules
     if info.format == "WAV" and info.subtype == "PCM_16" and use_tensorflow:
-        return _decode_wav_tensorflow(path), info.samplerate, info.format, info.subtype
+        decoded = _decode_wav_tensorflow(path)
+        if decoded is not None:
+            return decoded, info.samplerate, info.format, info.subtype
     try:
-        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        audio, rate = sf.read(_sf_path(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, MemoryError) as error:
         raise AudioError(path, f"decoding failed, the file may be truncated or corrupt ({_first_line(error)})") from None
     if audio.shape[0] == 0:
@@ -99,34 +123,58 @@ def read_audio(path: str | Path, use_tensorflow: bool | None = None) -> tuple[np
     return audio, rate, info.format, info.subtype
 
 
-def _decode_wav_tensorflow(path: Path) -> np.ndarray:
+def _sf_path(path: Path) -> str | bytes:
+    text = str(path)
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a non-UTF-8 name decoded with surrogateescape: pass its bytes
+        return os.fsencode(text)
+    return text
+
+
+def _decode_wav_tensorflow(path: Path) -> np.ndarray | None:
+    """The samples, or None when `tf.audio.decode_wav` cannot parse a file libsndfile may read."""
     import tensorflow as tf
 
     try:
         audio, _ = tf.audio.decode_wav(tf.io.read_file(str(path)))
-    except UnicodeDecodeError:  # the op's error message quotes raw header bytes (found by fuzzing)
-        raise AudioError(path, "decoding failed, the WAV header is corrupt") from None
-    except tf.errors.OpError as error:
-        raise AudioError(path, f"decoding failed, the file may be truncated or corrupt ({_first_line(error)})") from None
+    except (UnicodeDecodeError, tf.errors.OpError):
+        # decode_wav reads only the plainest layout (no odd-sized padded chunk, no streaming
+        # size); libsndfile decides, so both decoders accept and refuse the same files.
+        return None
     return audio.numpy()
 
 
 def wav_data_sizes(path: str | Path) -> tuple[int | None, int]:
-    """Bytes of audio a RIFF/WAVE header declares in its ``data`` chunk, and bytes present.
+    """Bytes of audio a RIFF/RF64 header declares in its ``data`` chunk, and bytes present.
 
-    libsndfile quietly decodes what is there from a truncated WAV; comparing the two finds
-    the truncation. Returns ``(None, 0)`` when the chunk cannot be found (not RIFF, RF64).
+    libsndfile quietly decodes what is there from a truncated WAV (WAVEX and RF64
+    included); comparing the two finds the truncation. Returns ``(None, 0)`` when the
+    chunk cannot be found or its size is unknown (a streaming writer's 0 or 0xFFFFFFFF,
+    which libsndfile reads to the end of the file).
     """
     with open(path, "rb") as f:
-        if f.read(12)[:4] != b"RIFF":
+        head = f.read(12)
+        if head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
             return None, 0
-        size = Path(path).stat().st_size
+        size = os.fstat(f.fileno()).st_size
+        rf64_data_size = None
         while True:
             header = f.read(8)
             if len(header) < 8:
                 return None, 0
             chunk_id, chunk_size = header[:4], struct.unpack("<I", header[4:])[0]
+            if chunk_id == b"ds64" and head[:4] == b"RF64":
+                body = f.read(chunk_size)
+                if len(body) >= 16:
+                    rf64_data_size = struct.unpack("<Q", body[8:16])[0]  # riff size, then data size
+                f.seek((chunk_size & 1), 1)
+                continue
             if chunk_id == b"data":
+                if head[:4] == b"RF64" and chunk_size == 0xFFFFFFFF:
+                    chunk_size = rf64_data_size
+                elif chunk_size in _STREAMING_SIZES:
+                    chunk_size = None
                 return chunk_size, size - f.tell()
             f.seek(chunk_size + (chunk_size & 1), 1)  # chunks are padded to even sizes
 
@@ -190,11 +238,13 @@ def trim_silence(audio: np.ndarray, top_db: float, frame_length: int) -> tuple[i
     """
     levels = frame_rms_db(audio, frame_length)
     loudest = levels.max()
-    if loudest < SILENCE_FLOOR_DB:
+    if not loudest >= SILENCE_FLOOR_DB:  # NaN included: no frame can be called loud
         return 0, 0
     if top_db <= 0:
         return 0, len(audio)
     loud = np.flatnonzero(levels >= max(loudest - top_db, SILENCE_FLOOR_DB))
+    if loud.size == 0:
+        return 0, 0
     return int(loud[0] * frame_length), int(min(len(audio), (loud[-1] + 1) * frame_length))
 
 
@@ -206,15 +256,21 @@ def load_audio(
     remove_dc: bool = True,
     normalize: bool = False,
     use_tensorflow: bool | None = None,
+    max_seconds: float = MAX_SECONDS,
 ) -> tuple[np.ndarray, AudioInfo]:
     """Decode and clean one file. Returns mono float32 audio at ``sample_rate`` and its `AudioInfo`.
 
-    Raises `AudioError` naming the file when it is unreadable, empty, not audio, holds
-    NaN/Inf, or is silence throughout.
+    Raises `AudioError` naming the file when it is unreadable, empty, not audio, longer
+    than ``max_seconds``, holds NaN/Inf or samples far beyond full scale, or is silence
+    throughout.
     """
-    raw, rate, fmt, subtype = read_audio(path, use_tensorflow)
+    raw, rate, fmt, subtype = read_audio(path, use_tensorflow, max_seconds)
     if not np.isfinite(raw).all():
         raise AudioError(path, "decoded samples contain NaN or Inf (a corrupt float WAV?)")
+    peak = float(np.abs(raw).max())
+    if peak > MAX_FLOAT_PEAK:
+        # Squares of such samples overflow float32 in every later step (found by probing 1e36).
+        raise AudioError(path, f"samples reach {peak:.3g}, over {MAX_FLOAT_PEAK:g}× full scale (a corrupt float file?)")
     channels = raw.shape[1]
     decoded_seconds = raw.shape[0] / rate
     audio = to_mono(raw)

@@ -62,7 +62,13 @@ class AudioCache:
         }
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
 
-    def load(self, key: str) -> tuple[np.ndarray, dict[str, Any]] | None:
+    def load(self, key: str, ndim: int | None = None) -> tuple[np.ndarray, dict[str, Any]] | None:
+        """The entry's array and sidecar, or None (a miss) when absent or damaged.
+
+        Damaged means: unreadable, a sidecar that is not a JSON object, an array that is not
+        float32 (of ``ndim`` dimensions when given) or that holds NaN/Inf — which would
+        otherwise reach the model and fail deep inside TensorFlow.
+        """
         array_path, meta_path = self._paths(key)
         if not (array_path.is_file() and meta_path.is_file()):
             self.misses += 1
@@ -70,7 +76,11 @@ class AudioCache:
         try:
             meta = json.loads(meta_path.read_text())
             array = np.load(array_path, mmap_mode="r")
-        except (OSError, ValueError):
+            valid = (isinstance(meta, dict) and array.dtype == np.float32 and (ndim is None or array.ndim == ndim)
+                     and all(np.isfinite(array[i : i + (1 << 20)]).all() for i in range(0, len(array), 1 << 20)))
+        except (OSError, ValueError, UnicodeDecodeError):
+            valid = False
+        if not valid:
             # A damaged entry is a miss: it will be decoded again and overwritten.
             self.misses += 1
             return None

@@ -9,6 +9,7 @@ If (3) matches (2), the pipeline is not the bottleneck; (1) ÷ (2) is the headro
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -34,9 +35,21 @@ def run_bench_data(
     train_steps: int = 5,
     cache_dir: str | Path | None = None,
 ) -> dict[str, Any]:
+    for name, value in (("--batches", batches), ("--train-steps", train_steps)):
+        if value < 1:
+            # fit(steps_per_epoch=0) never ends: refuse instead of hanging.
+            raise ValueError(f"{name} must be at least 1, got {value}.")
     data = data or DataConfig()
-    model_config = get_preset(preset)
     scratch = Path(tempfile.mkdtemp(prefix="wavenet-bench-data-"))
+    try:
+        return _bench(source, preset, data, batches, train_steps, cache_dir, scratch)
+    finally:
+        # The built-in melodies and their decoded copies are this run's scratch, not a cache.
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _bench(source, preset, data, batches, train_steps, cache_dir, scratch) -> dict[str, Any]:
+    model_config = get_preset(preset)
     if source is None:
         source = scratch / "builtin"
         write_builtin_dataset(source, num_files=16, seconds=8.0, sample_rate=model_config.sample_rate, seed=data.seed)

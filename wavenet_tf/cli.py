@@ -74,22 +74,87 @@ def _parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
-def add_config_overrides(parser: argparse.ArgumentParser, cls: type, title: str) -> None:
+# What each configuration field means, for --help (the dataclasses' comments, said for a user).
+FIELD_HELP = {
+    # ModelConfig
+    "sample_rate": "Hz the model reads and writes; audio is resampled to it",
+    "quantization_channels": "mu-law classes of input and output (256 = 8-bit mu-law)",
+    "dilations": "dilation rates of one stack, in order",
+    "num_stacks": "times the stack of dilations is repeated",
+    "kernel_size": "taps of every dilated convolution (2 in the paper)",
+    "initial_kernel_size": "taps of the first causal convolution",
+    "residual_channels": "channels of the residual stream",
+    "gate_channels": "channels of each half (filter, gate) of the gated unit",
+    "skip_channels": "channels of the skip outputs and the output head",
+    "input_encoding": "how input classes enter the network: one_hot or embedding",
+    "global_conditioning_classes": "global classes (speakers, instruments); 0 = off (set by --global-cond)",
+    "global_conditioning_channels": "width of the global class embedding",
+    "local_conditioning_channels": "mel bands of local conditioning; 0 = off (set by --local-cond)",
+    "upsample_scales": "strides bringing mel frames to the sample rate; their product is the hop length",
+    "use_bias": "convolutions carry a bias: true or false",
+    # DataConfig
+    "trim_top_db": "trim leading/trailing frames this many dB below the loudest; 0 = no trimming",
+    "trim_frame_length": "samples per loudness frame for trimming",
+    "remove_dc": "remove each file's DC offset: true or false",
+    "normalize": "scale each file to a peak of 0.99: true or false",
+    "n_fft": "FFT size of the log-mel analysis (local conditioning)",
+    "fmin": "lowest mel filter frequency in Hz",
+    "fmax": "highest mel filter frequency in Hz; 0 = Nyquist",
+    "target_length": "predicted samples per training window",
+    "batch_size": "windows per batch",
+    "val_split": "fraction of files held out for validation, in [0, 1)",
+    "seed": "seed of the split and the window positions",
+    "max_seconds": "longest audio file accepted, in seconds (bounds decoding memory); longer files are skipped",
+    # TrainConfig
+    "epochs": "epochs in total (an epoch is the checkpoint interval)",
+    "steps_per_epoch": "optimizer steps per epoch",
+    "learning_rate": "Adam's learning rate",
+    "validation_steps": "validation batches per epoch",
+    "strategy": "default (one device), mirrored (all local devices) or multiworker (TF_CONFIG)",
+    "precision": "float32, mixed_float16 or mixed_bfloat16",
+    "jit_compile": "XLA-compile the training step: true or false",
+    "audio_every": "epochs between generated-audio summaries; 0 = off",
+    "audio_seconds": "seconds of audio each summary generates",
+}
+
+
+def add_config_overrides(parser: argparse.ArgumentParser, cls: type, title: str,
+                         only: Sequence[str] | None = None) -> None:
     """One ``--field-name`` flag per field of dataclass ``cls``; unset flags keep the default/preset."""
     group = parser.add_argument_group(title)
     defaults = cls()
     for f in dataclasses.fields(cls):
+        if only is not None and f.name not in only:
+            continue
         default = getattr(defaults, f.name)
         if isinstance(default, tuple):
             kind, metavar = _parse_int_tuple, "N,N,..."
         elif isinstance(default, bool):
             kind, metavar = _parse_bool, "BOOL"
+        elif isinstance(default, float):
+            kind, metavar = _parse_finite, "FLOAT"
         else:
             kind, metavar = type(default), type(default).__name__.upper()
+        shown = "the preset's" if cls is ModelConfig else (",".join(map(str, default)) if isinstance(default, tuple)
+                                                          else str(default).lower() if isinstance(default, bool)
+                                                          else f"{default:g}" if isinstance(default, float)
+                                                          else str(default))
+        # SUPPRESS: an unset flag is absent (keeps the preset/saved value) and argparse adds no
+        # second "(default: None)" to the help.
         group.add_argument(
             "--" + f.name.replace("_", "-"), dest=f"{cls.__name__}.{f.name}", type=kind, metavar=metavar,
-            default=None, help=f"{f.name} (default: {'the preset' if cls is ModelConfig else repr(default)})",
+            default=argparse.SUPPRESS, help=f"{FIELD_HELP.get(f.name, f.name.replace('_', ' '))} (default: {shown})",
         )
+
+
+def _parse_finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
 
 
 def config_overrides(args: argparse.Namespace, cls: type) -> dict[str, Any]:
@@ -231,7 +296,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     state = train(
         args.data, args.out, model, data, train_config, resume=args.resume,
         global_conditioning=args.global_cond, local_conditioning=args.local_cond,
-        cache_dir=args.cache_dir, strict=args.strict,
+        cache_dir=args.cache_dir, strict=args.strict, allow_one_label=args.allow_one_label,
+        # A progress bar only on a terminal; a log file gets one plain line per epoch.
+        verbose="auto" if sys.stdout.isatty() else "lines",
     )
     best = state.get("best") or {}
     print(f"{args.out}: epoch {state['epoch']}, step {state['step']}; best {best.get('metric')} "
@@ -256,21 +323,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.engine == "keras" and is_bundle:
         return _fail(f"{target} is a bundle: use --engine onnx or --engine step (keras needs the run directory).")
     if args.engine != "keras" and not is_bundle:
-        return _fail(f"--engine {args.engine} reads a bundle; export the run first: wavenet export {target} --out BUNDLE")
+        return _fail(f"--engine {args.engine} reads a bundle; export the run first: "
+                     f"wavenet export {target} --out {target.parent / (target.name + '-bundle')}")
     from wavenet_tf.config import ModelConfig
     from wavenet_tf.data import prepare
     from wavenet_tf import evaluate as ev
 
+    held_out = None
     if is_bundle:
         # onnx and step engines: onnxruntime and NumPy only, no TensorFlow.
         from serving.bundle import load_bundle
+        from serving.card_audio import cleaning_settings
 
         bundle = load_bundle(target)
         model_config = ModelConfig.from_dict(bundle.card["model_config"])
-        data_config = DataConfig()
+        # Clean the files as the run cleaned its training audio (the card records how).
+        data_config = DataConfig().replace(**cleaning_settings(bundle.card))
         if bundle.local_conditioning:
             local = bundle.card["conditioning"]["local"]
             data_config = data_config.replace(n_fft=local["n_fft"], fmin=local["fmin"], fmax=local["fmax"])
+        label_names = list((bundle.card["conditioning"]["global"] or {}).get("names") or [])
         logits_fn = ev.onnx_logits_fn(bundle) if args.engine == "onnx" else ev.step_logits_fn(bundle)
         if args.data is None:
             return _fail("a bundle carries no data: pass DATA.")
@@ -279,16 +351,33 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         _quiet_tensorflow()
         from wavenet_tf.train import load_run_config, load_run_model
 
-        model_config, data_config, _, _ = load_run_config(target)
+        model_config, data_config, _, record = load_run_config(target)
+        label_names = list(record.get("labels") or [])
         logits_fn = ev.keras_logits_fn(load_run_model(target))
-        data = args.data or _held_out_manifest(target)
+        data = args.data or (held_out := _held_out_manifest(target))
+    global_conditioning = bool(model_config.global_conditioning_classes)
+    speaker = None
+    if args.speaker is not None:
+        if not global_conditioning:
+            return _fail(f"--speaker: {target} is not globally conditioned.")
+        speaker = ev.speaker_id(args.speaker, label_names, model_config.global_conditioning_classes)
     if model_config.local_conditioning_channels:
         _quiet_tensorflow()  # mel frames are computed with tf.signal
-    prepared = prepare(data, model_config, data_config.replace(val_split=0.0), cache_dir=args.cache_dir,
-                       strict=args.strict)
+    try:
+        # Labels map through the model's own table (an unknown one is an error naming the
+        # known ones); --speaker scores every file as that class instead.
+        prepared = prepare(data, model_config, data_config.replace(val_split=0.0), cache_dir=args.cache_dir,
+                           strict=args.strict, split=False,
+                           labels=label_names if global_conditioning and speaker is None else None)
+    finally:
+        if held_out is not None:
+            os.unlink(held_out)
+    if speaker is not None:
+        for track in prepared.tracks:
+            track.label_id = speaker
     report = ev.evaluate_tracks(
         logits_fn, prepared.tracks, model_config.receptive_field, model_config.quantization_channels,
-        hop_length=model_config.hop_length, global_conditioning=bool(model_config.global_conditioning_classes),
+        hop_length=model_config.hop_length, global_conditioning=global_conditioning,
         local_conditioning=bool(model_config.local_conditioning_channels),
     )
     report["engine"] = args.engine
@@ -330,8 +419,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from serving.bundle import load_bundle
     from serving.generate import Progress, mel_from_file, resolve_speaker, to_pcm16
     from serving.native import engine_line
+    from serving.card_audio import load_for_bundle
     from serving.streaming_sampler import StreamingSampler
-    from wavenet_tf.audio import load_audio
 
     from serving.limits import check_count, check_output_file, check_positive, check_streams, check_temperature
 
@@ -361,7 +450,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
                                mel=mel, engine=args.engine)
     if not args.quiet:
         print(engine_line(sampler), file=sys.stderr)
-    prime = load_audio(args.prime, rate, use_tensorflow=False)[0] if args.prime else None
+    prime = load_for_bundle(bundle.card, args.prime) if args.prime else None  # cleaned as in training
     sampler.prime(prime)
     total = int(round(args.seconds * rate))
     if sampler.max_samples is not None and sampler.t + total > sampler.max_samples:
@@ -505,7 +594,8 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--strict", action="store_true", help="any unusable file is an error")
     inspect.add_argument("--cache-dir", default=None, help="decoded-audio cache (default: $WAVENET_CACHE or ~/.cache/wavenet-tf)")
     inspect.add_argument("-v", "--verbose", action="store_true", help="also log what trimming did to each file")
-    add_model_overrides(inspect)
+    # Only the sample rate changes what decoding produces; the architecture flags would not.
+    add_config_overrides(inspect, ModelConfig, "model field", only=("sample_rate",))
     add_config_overrides(inspect, DataConfig, "data fields")
     inspect.set_defaults(func=cmd_data_inspect)
 
@@ -574,6 +664,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--mixed-precision", action="store_true",
                        help="compute in bfloat16 on CPU / float16 on GPU (sets --precision)")
     train.add_argument("--global-cond", action="store_true", help="condition on each file's label (speaker/instrument)")
+    train.add_argument("--allow-one-label", action="store_true",
+                       help="with --global-cond, accept data with a single label (a one-class model)")
     train.add_argument("--local-cond", action="store_true", help="condition on log-mel frames of the audio")
     train.add_argument("--strict", action="store_true", help="any unusable file is an error")
     train.add_argument("--cache-dir", default=None, help="decoded-audio cache")
@@ -597,6 +689,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help="folder, glob or CSV manifest (default: the run's validation files)")
     evaluate.add_argument("--engine", default="keras", choices=["keras", "onnx", "step"],
                           help="keras: the run's model; onnx: the bundle's wavenet.onnx; step: step.onnx one sample at a time")
+    evaluate.add_argument("--speaker", default=None,
+                          help="globally conditioned models: score every file as this label name or class id "
+                               "(needed for files without a label; labelled files otherwise map through the "
+                               "model's own label table)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--strict", action="store_true", help="any unusable file is an error")
     evaluate.add_argument("--cache-dir", default=None, help="decoded-audio cache")

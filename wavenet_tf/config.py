@@ -199,15 +199,24 @@ class DataConfig(_Config):
     val_split: float = 0.1
     # Seed of the train/validation split and of the window positions.
     seed: int = 0
+    # Longest file accepted, in seconds; longer ones are skipped, by name. Decoding holds a
+    # whole file in memory, so this bounds memory (an hour of 48 kHz stereo is ~1.4 GB).
+    max_seconds: float = 3600.0
 
     def __post_init__(self) -> None:
         self._require_positive_ints("trim_frame_length", "n_fft", "target_length", "batch_size")
+        for name in ("trim_top_db", "fmin", "fmax", "val_split", "max_seconds"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"DataConfig.{name} must be a finite number, got {value!r}.")
         if self.trim_top_db < 0:
             raise ValueError(f"DataConfig.trim_top_db must be >= 0 (0 disables trimming), got {self.trim_top_db!r}.")
         if not 0.0 <= self.val_split < 1.0:
             raise ValueError(f"DataConfig.val_split must be in [0, 1), got {self.val_split!r}.")
         if self.fmin < 0 or self.fmax < 0 or (self.fmax and self.fmax <= self.fmin):
             raise ValueError(f"DataConfig.fmin/fmax must satisfy 0 <= fmin < fmax (or fmax 0), got {self.fmin!r}/{self.fmax!r}.")
+        if self.max_seconds <= 0:
+            raise ValueError(f"DataConfig.max_seconds must be positive, got {self.max_seconds!r}.")
 
 
 
@@ -240,6 +249,10 @@ class TrainConfig(_Config):
 
     def __post_init__(self) -> None:
         self._require_positive_ints("epochs", "steps_per_epoch", "validation_steps")
+        for name in ("learning_rate", "audio_seconds"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"TrainConfig.{name} must be a finite number, got {value!r}.")
         if not self.learning_rate > 0:
             raise ValueError(f"TrainConfig.learning_rate must be positive, got {self.learning_rate!r}.")
         if self.strategy not in STRATEGIES:

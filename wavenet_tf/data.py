@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import collections
 import csv
-import glob
 import json
 import logging
 import math
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -75,7 +76,8 @@ class PreparedData:
 
     @property
     def tracks(self) -> list[Track]:
-        return self.train + self.val
+        # With one usable file, validation reads the training file: count it once.
+        return self.train + [t for t in self.val if not any(t is u for u in self.train)]
 
     def summary(self) -> dict[str, Any]:
         tracks = self.tracks
@@ -115,7 +117,7 @@ def discover(source: str | Path) -> list[AudioFile]:
     text = str(source)
     path = Path(source)
     if path.is_file() and path.suffix.lower() == ".csv":
-        return _read_manifest(path)
+        return _unique(_read_manifest(path), path)
     if path.is_dir():
         files = []
         for candidate in sorted(path.rglob("*")):
@@ -123,19 +125,85 @@ def discover(source: str | Path) -> list[AudioFile]:
                 relative = candidate.relative_to(path)
                 files.append(AudioFile(candidate, relative.parts[0] if len(relative.parts) > 1 else ""))
         return files
-    if any(ch in text for ch in "*?["):
-        return [AudioFile(Path(p), Path(p).parent.name) for p in sorted(glob.glob(text, recursive=True))
-                if Path(p).is_file()]
+    # An existing file is a file, even when its name has glob characters (`take[1].wav`).
     if path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS:
         return [AudioFile(path, "")]
+    if any(ch in text for ch in "*?["):
+        return _unique([AudioFile(p, p.parent.name) for p in _glob_files(text)], text)
     raise DataError(
         f"{text}: not found. DATA must be a folder of audio files, a glob such as 'clips/**/*.wav', "
         "or a CSV manifest with a header row 'path,label'."
     )
 
 
+def _glob_files(pattern: str) -> list[Path]:
+    """Files matching ``pattern`` (``*``, ``?``, ``[..]``, ``**``), each real file once.
+
+    `glob.glob(recursive=True)` follows directory symlinks without remembering where it
+    has been: one loop lists each file dozens of times (the same audio in train and
+    validation) and two loops never finish. This walk follows a symlinked folder only
+    the first time it reaches that real folder, and lists each real file once.
+    """
+    import fnmatch
+
+    parts = Path(pattern).parts
+    fixed = next((i for i, part in enumerate(parts) if any(ch in part for ch in "*?[")), len(parts))
+    base = Path(*parts[:fixed]) if fixed else Path(".")
+    wanted = parts[fixed:]
+
+    def matches(names: tuple[str, ...], pats: tuple[str, ...]) -> bool:
+        if not pats:
+            return not names
+        if pats[0] == "**":
+            return any(matches(names[i:], pats[1:]) for i in range(len(names) + 1)
+                       if not any(n.startswith(".") for n in names[:i]))
+        if not names or (names[0].startswith(".") and not pats[0].startswith(".")):
+            return False  # like glob: wildcards do not match hidden names
+        return fnmatch.fnmatchcase(names[0], pats[0]) and matches(names[1:], pats[1:])
+
+    found, seen_files, seen_dirs = [], set(), set()
+    for folder, dirs, names in os.walk(base, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen_dirs:
+            dirs[:] = []  # a symlink back to a folder already walked: a loop, or a second route
+            continue
+        seen_dirs.add(real)
+        dirs.sort()
+        relative = Path(folder).relative_to(base).parts
+        for name in sorted(names):
+            candidate = Path(folder) / name
+            if matches(relative + (name,), wanted) and candidate.is_file():
+                real_file = os.path.realpath(candidate)
+                if real_file not in seen_files:
+                    seen_files.add(real_file)
+                    found.append(candidate)
+    return sorted(found)
+
+
+def _unique(files: list[AudioFile], source: str | Path) -> list[AudioFile]:
+    """Each file once (a manifest may list one twice), keeping the first label; says so."""
+    kept, seen = [], set()
+    for file in files:
+        real = os.path.realpath(file.path)
+        if real in seen:
+            logger.warning("%s: %s is listed more than once; using it once", source, file.path)
+            continue
+        seen.add(real)
+        kept.append(file)
+    return kept
+
+
 def _read_manifest(path: Path) -> list[AudioFile]:
-    with open(path, newline="") as f:
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")  # a BOM from spreadsheet exports is not part of the header
+    except UnicodeDecodeError:
+        # Not UTF-8 (latin-1 from an old editor, say): keep the bytes of each name as the
+        # file system has them, so the listed files are still found.
+        text = raw.decode("utf-8", errors="surrogateescape")
+    import io
+
+    with io.StringIO(text, newline="") as f:
         reader = csv.DictReader(f)
         if reader.fieldnames is None or "path" not in reader.fieldnames:
             raise DataError(f"{path}: a manifest needs a header row with a 'path' column (and optionally 'label').")
@@ -172,6 +240,8 @@ def prepare(
     data: DataConfig | None = None,
     cache_dir: str | Path | None = None,
     strict: bool = False,
+    labels: Sequence[str] | None = None,
+    split: bool = True,
 ) -> PreparedData:
     """Discover, decode (once), clean and split the audio named by ``source``.
 
@@ -179,8 +249,15 @@ def prepare(
     listed in the result; with ``strict`` the first such file is an error instead. Mel
     frames are computed (and cached) when the model is locally conditioned.
 
+    Args:
+        labels: a trained model's label table (its ids are the positions): labels map
+            through it instead of being numbered from the data, and a label not in it is
+            an error listing the known ones.
+        split: False to keep every file in ``train`` (evaluation: nothing is held out).
+
     Raises:
-        DataError: no audio found, no usable audio, or a skipped file under ``strict``.
+        DataError: no audio found, no usable audio, an unknown label, or a skipped file
+            under ``strict``.
     """
     data = data or DataConfig()
     files = discover(source)
@@ -192,7 +269,15 @@ def prepare(
     skipped: list[Skipped] = []
     for file in files:
         try:
-            audio, info = _load_cached(cache, file.path, model, data, settings)
+            try:
+                audio, info = _load_cached(cache, file.path, model, data, settings)
+            except AudioError:
+                raise
+            except MemoryError:
+                raise AudioError(file.path, "too large to decode in memory; lower --max-seconds") from None
+            except Exception as error:  # one unreadable file must not abort the whole dataset
+                first = str(error).splitlines()[0][:200] if str(error) else ""
+                raise AudioError(file.path, f"could not be decoded ({type(error).__name__}: {first})") from None
         except AudioError as error:
             if strict:
                 raise DataError(f"{error} (--strict turns every skipped file into an error)") from None
@@ -216,19 +301,34 @@ def prepare(
             f"{source}: none of the {len(files)} audio files is usable ({'; '.join(f'{n}× {r}' for r, n in reasons)}). "
             "Check the files, or use --trim-top-db 0 if they are very quiet."
         )
-    label_names = sorted({file.label for file, _, _ in loaded})
+    if labels is None:
+        label_names = sorted({file.label for file, _, _ in loaded})
+    else:
+        label_names = list(labels)
+        unknown = sorted({file.label for file, _, _ in loaded} - set(label_names))
+        if unknown:
+            example = next(str(file.path) for file, _, _ in loaded if file.label == unknown[0])
+            if unknown == [""]:
+                raise DataError(f"{source}: files without a label (e.g. {example}) cannot be mapped to the model's "
+                                f"labels {label_names}; put them in a sub-folder named by their label, or choose "
+                                "one with --speaker.")
+            raise DataError(f"{source}: label(s) {[u for u in unknown if u]} (e.g. {example}) are not among the "
+                            f"model's labels {label_names}; its ids cannot be remapped. Relabel the files, or "
+                            "leave them out.")
     label_ids = {name: i for i, name in enumerate(label_names)}
     tracks = []
     for file, audio, info in loaded:
         mel = _mel_cached(cache, file.path, audio, model, data) if model.local_conditioning_channels else None
         tracks.append(Track(str(file.path), file.label, label_ids[file.label], audio, info, mel))
-    train, val = split_by_file(tracks, data.val_split, data.seed)
+    train, val = split_by_file(tracks, data.val_split, data.seed) if split else (sorted(tracks, key=lambda t: t.path), [])
     result = PreparedData(train, val, label_names, skipped, len(files), cache.hits, cache.misses, extensions)
     summary = result.summary()
+    counted = (f"{len(train)} train / {len(val)} validation files" if split
+               else f"{len(train)} file{'s' * (len(train) != 1)} to evaluate")
     logger.info(
-        "%d files: %d usable (%.1f s), %d skipped; %d train / %d validation files; %d labels",
-        summary["num_files"], summary["num_usable"], summary["total_seconds"], summary["num_skipped"],
-        len(train), len(val), len(label_names),
+        "%d file%s: %d usable (%.1f s), %d skipped; %s; %d label%s",
+        summary["num_files"], "s" * (summary["num_files"] != 1), summary["num_usable"], summary["total_seconds"],
+        summary["num_skipped"], counted, len(label_names), "s" * (len(label_names) != 1),
     )
     return result
 
@@ -237,12 +337,17 @@ def _load_cached(cache, path, model, data, settings) -> tuple[np.ndarray, AudioI
     if not Path(path).is_file():
         raise AudioError(path, "no such file")
     key = cache.key(path, settings)
-    entry = cache.load(key)
+    entry = cache.load(key, ndim=1)
     if entry is not None:
-        return entry[0], info_from_dict(entry[1])
+        try:
+            info = info_from_dict(entry[1])
+            if info.decoded_seconds <= data.max_seconds:
+                return entry[0], info
+        except (TypeError, ValueError):
+            pass  # a malformed sidecar is a miss: decode again and overwrite it
     audio, info = load_audio(
         path, model.sample_rate, trim_top_db=data.trim_top_db, trim_frame_length=data.trim_frame_length,
-        remove_dc=data.remove_dc, normalize=data.normalize,
+        remove_dc=data.remove_dc, normalize=data.normalize, max_seconds=data.max_seconds,
     )
     return cache.store(key, audio, info_to_dict(info)), info
 
@@ -251,8 +356,8 @@ def _mel_cached(cache, path, audio, model, data) -> np.ndarray:
     from wavenet_tf.features import log_mel
 
     key = cache.key(path, _mel_settings(model, data)) + "-mel"
-    entry = cache.load(key)
-    if entry is not None:
+    entry = cache.load(key, ndim=2)
+    if entry is not None and entry[0].shape == (len(audio) // model.hop_length, model.local_conditioning_channels):
         return entry[0]
     mel = log_mel(audio, model.sample_rate, model.local_conditioning_channels, model.hop_length,
                   n_fft=data.n_fft, fmin=data.fmin, fmax=data.fmax)
@@ -301,7 +406,21 @@ def write_dataset_manifest(prepared: PreparedData, path: str | Path) -> None:
         "val": [entry(t) for t in prepared.val],
         "skipped": [{"path": str(Path(s.path).resolve()), "reason": s.reason} for s in prepared.skipped],
     }
-    Path(path).write_text(json.dumps(record, indent=2))
+    # Atomic: a crash mid-write must not leave a run with half a record of its split.
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(record, indent=2))
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 # --- windows --------------------------------------------------------------------------------

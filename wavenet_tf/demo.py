@@ -35,9 +35,29 @@ def loudest_snippet(audio: np.ndarray, length: int) -> np.ndarray:
     return audio[end - length : end].astype(np.float32)
 
 
+DEMO_MARKER = ".wavenet-demo"
+
+
+def claim_folder(out: Path) -> None:
+    """Make ``out`` the demo's own folder, or refuse: the demo replaces ``out/run`` and ``out/bundle``.
+
+    A new or empty folder is marked as the demo's (``.wavenet-demo``); a marked folder is
+    reused; any other folder with files in it is refused, so nothing the demo did not
+    write is ever deleted.
+    """
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: a file is in the way; choose a folder.")
+    if out.is_dir() and any(out.iterdir()) and not (out / DEMO_MARKER).is_file():
+        raise ValueError(f"--out {out} holds files the demo did not write (it would replace {out / 'run'} and "
+                         f"{out / 'bundle'}); choose a new or empty folder, e.g. --out {out / 'demo'}.")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / DEMO_MARKER).write_text("written by `wavenet demo`; a later demo may replace run/, bundle/ and data/\n")
+
+
 def run_demo(out: str | Path, steps: int = 400, seconds: float = 2.0, seed: int = 0) -> Path:
     """Train `tiny` for ``steps`` steps, export it, and write ``out/generated.wav``."""
     out = Path(out)
+    claim_folder(out)
     started = time.perf_counter()
     config = get_preset("tiny")
     rate = config.sample_rate
@@ -48,7 +68,7 @@ def run_demo(out: str | Path, steps: int = 400, seconds: float = 2.0, seed: int 
     epochs = 4
     run, bundle_dir = out / "run", out / "bundle"
     if run.exists():
-        shutil.rmtree(run)  # the demo always starts fresh
+        shutil.rmtree(run)  # the demo always starts fresh (claim_folder checked that it wrote it)
     print(f"1/4 train `tiny` on built-in melodies -> {run}")
     train(out / "data", run, config, data,
           TrainConfig(epochs=epochs, steps_per_epoch=max(1, steps // epochs), learning_rate=3e-3,

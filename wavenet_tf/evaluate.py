@@ -19,6 +19,16 @@ from serving.mu_law import mu_law_encode
 LogitsFn = Callable[[np.ndarray, np.ndarray | None, np.ndarray | None], np.ndarray]
 
 
+def speaker_id(speaker: str, names: Sequence[str], classes: int) -> int:
+    """A global class id from a label name or an id in ``[0, classes)``; ValueError naming both otherwise."""
+    if speaker in names:
+        return list(names).index(speaker)
+    if speaker.isascii() and speaker.isdigit() and int(speaker) < classes:
+        return int(speaker)
+    raise ValueError(f"--speaker {speaker!r} is neither a label of the model ({list(names) or 'none recorded'}) "
+                     f"nor a class id in [0, {classes}).")
+
+
 def unigram_bits(classes: np.ndarray, quantization_channels: int = 256) -> float:
     """Entropy in bits of the class histogram: the cost of ignoring all context."""
     counts = np.bincount(np.asarray(classes).ravel(), minlength=quantization_channels).astype(np.float64)

@@ -165,11 +165,54 @@ def load_run_config(run: str | Path) -> tuple[ModelConfig, DataConfig, TrainConf
     if not path.is_file():
         raise RunError(f"{run} is not a run directory (no config.json); create one with `wavenet train DATA --out {run}`.")
     record = read_json(path)
+    if not isinstance(record, dict):
+        raise RunError(f"{path}: expected a JSON object, got {type(record).__name__}; the file is damaged.")
     if record.get("format_version") != RUN_FORMAT_VERSION:
         raise RunError(f"{path}: format_version {record.get('format_version')!r} is not {RUN_FORMAT_VERSION}; "
                        "this run was written by another version of wavenet-tf.")
-    return (ModelConfig.from_dict(record["model"]), DataConfig.from_dict(record["data"]),
-            TrainConfig.from_dict(record["train"]), record)
+    configs = []
+    for key, cls in (("model", ModelConfig), ("data", DataConfig), ("train", TrainConfig)):
+        if not isinstance(record.get(key), dict):
+            raise RunError(f"{path}: \"{key}\" must be an object of {cls.__name__} fields, got "
+                           f"{type(record.get(key)).__name__}; the file is damaged.")
+        try:
+            configs.append(cls.from_dict(record[key]))
+        except (TypeError, ValueError) as error:
+            raise RunError(f"{path}: \"{key}\" is not a valid {cls.__name__} ({error}).") from None
+    labels = record.get("labels", [])
+    if not (isinstance(labels, list) and all(isinstance(label, str) for label in labels)):
+        raise RunError(f"{path}: \"labels\" must be a list of strings; the file is damaged.")
+    if not isinstance(record.get("data_source", ""), str):
+        raise RunError(f"{path}: \"data_source\" must be a string; the file is damaged.")
+    return configs[0], configs[1], configs[2], record
+
+
+def read_state(run: Path) -> dict[str, Any]:
+    """``state.json``, checked field by field so a damaged commit point is named, not a traceback."""
+    path = run / "state.json"
+    state = read_json(path)
+    fields = {"epoch": int, "step": int, "history": list}
+    problems = [name for name, kind in fields.items()
+                if not isinstance(state.get(name) if isinstance(state, dict) else None, kind)
+                or isinstance(state.get(name), bool)] if isinstance(state, dict) else ["the whole file"]
+    if not problems:
+        if state["epoch"] < 0 or state["step"] < 0:
+            problems.append("epoch/step (negative)")
+        if not (state.get("checkpoint") is None or isinstance(state.get("checkpoint"), str)):
+            problems.append("checkpoint")
+        best = state.get("best")
+        if not (best is None or (isinstance(best, dict) and isinstance(best.get("value"), (int, float))
+                                 and isinstance(best.get("metric"), str))):
+            problems.append("best")
+        if not isinstance(state.get("checkpoint_files", {}), dict):
+            problems.append("checkpoint_files")
+        if not all(isinstance(row, dict) and isinstance(row.get("epoch"), int) for row in state["history"]):
+            problems.append("history")
+    if problems:
+        raise RunError(f"{path}: damaged ({', '.join(problems)} missing or of the wrong type); the run cannot "
+                       "resume from it. Restore it from a copy, or start a new run with another --out "
+                       "(model_last.keras holds the latest weights).")
+    return state
 
 
 def load_run_model(run: str | Path, which: str = "best") -> WaveNet:
@@ -203,8 +246,25 @@ class RunCheckpoint(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._started = time.perf_counter()
 
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        # A diverged step poisons every weight: stop before the epoch's commit can save them.
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self._diverged(f"the training loss became {float(loss)} at step {batch + 1} of epoch "
+                           f"{self.state['epoch'] + 1}")
+
+    def _diverged(self, what: str) -> None:
+        raise RunError(f"{self.run}: {what}; nothing of this epoch was saved (the run is intact at epoch "
+                       f"{self.state['epoch']}). Lower --learning-rate and run again with --resume, or start "
+                       "a new run.")
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         committed = self.state["epoch"]
+        bad = sorted(k for k, v in (logs or {}).items() if not math.isfinite(float(v)))
+        if bad:
+            self._diverged(f"epoch {epoch + 1} ended with non-finite {', '.join(bad)}")
+        if not all(np.isfinite(keras.ops.convert_to_numpy(w)).all() for w in self.wavenet.weights):
+            self._diverged(f"epoch {epoch + 1} left NaN or Inf in the weights")
         try:
             self._commit(epoch, logs)
         except OSError as error:  # a full disk, a lost mount: the last commit still stands
@@ -214,7 +274,9 @@ class RunCheckpoint(keras.callbacks.Callback):
 
     def _commit(self, epoch: int, logs: dict[str, Any] | None) -> None:
         logs = {k: float(v) for k, v in (logs or {}).items()}
-        step = (epoch + 1) * self.steps_per_epoch
+        # Cumulative: a resume with another --steps-per-epoch must not move the counter (and
+        # the window stream it indexes) backwards.
+        step = self.state["step"] + self.steps_per_epoch
         prefix = self.manager.save(checkpoint_number=step)
         row = {"epoch": epoch + 1, "step": step, **logs,
                "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
@@ -297,6 +359,69 @@ class Summaries(keras.callbacks.Callback):
                               receptive_field=config.receptive_field, global_id=global_id)
 
 
+class RunLock:
+    """An exclusive lock on a run directory, held while a training writes to it.
+
+    ``RUN/.lock`` is locked with ``flock`` and holds the owner's pid: a second training or
+    resume of the same run is refused naming that pid, and a lock left by a dead process
+    is no obstacle (the kernel releases ``flock`` when its holder exits).
+    """
+
+    def __init__(self, run: Path):
+        self.path = Path(run) / ".lock"
+        self.fd: int | None = None
+
+    def __enter__(self) -> "RunLock":
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                owner = os.read(fd, 64).decode(errors="replace").strip() or "another process"
+                os.close(fd)
+                raise RunError(f"{self.path.parent} is being trained by pid {owner} (it holds {self.path}); "
+                               "wait for it to finish or stop it — two trainings would overwrite each "
+                               "other's checkpoints.") from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:  # not a file the previous holder unlinked while we waited to lock it
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            self.path.unlink(missing_ok=True)
+            os.close(self.fd)  # closing releases the flock
+            self.fd = None
+
+
+class EpochLine(keras.callbacks.Callback):
+    """One plain line per epoch on stdout (for logs and pipes, where a progress bar is noise)."""
+
+    def __init__(self, epochs: int, state: dict[str, Any]):
+        super().__init__()
+        self.epochs = epochs
+        self.state = state
+        self._started = time.perf_counter()
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        figures = " - ".join(f"{k}: {float(v):.4f}" for k, v in (logs or {}).items())
+        print(f"epoch {epoch + 1}/{self.epochs} - step {self.state['step']} - {figures} - "
+              f"{time.perf_counter() - self._started:.1f} s", flush=True)
+
+
 # --- the run ------------------------------------------------------------------------------------
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -333,6 +458,7 @@ def train(
     cache_dir: str | Path | None = None,
     strict: bool = False,
     verbose: str | int = "auto",
+    allow_one_label: bool = False,
 ) -> dict[str, Any]:
     """Train (or resume) a run in ``out``; returns the final state (epoch, step, best, history).
 
@@ -347,9 +473,14 @@ def train(
     # Every worker keeps a complete run of its own (checkpointing is collective): the
     # chief's is `out`, worker i's is `out/worker-i`. Only the chief writes audio summaries.
     run = out if is_chief else out / f"worker-{worker_index}"
-    from wavenet_tf.data import aligned_target_length, prepare, window_dataset, write_dataset_manifest
 
     saved = None
+    leftovers = [name for name in ("state.json", "checkpoints", "model_best.keras", "model_last.keras")
+                 if (run / name).exists()]
+    if not (run / "config.json").exists() and leftovers:
+        raise RunError(f"{run} holds {', '.join(leftovers)} but no config.json; training there would overwrite "
+                       "them. Restore config.json from a copy to --resume, or choose another --out "
+                       "(model_last.keras holds the latest weights).")
     if (run / "config.json").exists():
         if not resume:
             raise RunError(f"{run} already holds a run; pass --resume to continue it, or choose another --out.")
@@ -361,18 +492,42 @@ def train(
         model_config = saved_model
         data_config = data_config or saved_data
         source = source or saved["data_source"]
+        committed = [name for name in ("checkpoints", "model_best.keras", "model_last.keras") if (run / name).exists()]
+        if not (run / "state.json").is_file() and committed:
+            raise RunError(f"{run}: state.json (the commit point) is missing but the run holds "
+                           f"{', '.join(committed)}; resuming would restart from scratch and overwrite them. "
+                           "Restore state.json from a copy, or copy model_last.keras elsewhere and start a new "
+                           "run with another --out.")
     elif resume:
         raise RunError(f"--resume: {run} holds no run to resume (no config.json).")
     if source is None:
         raise RunError("no DATA given.")
+    with RunLock(run):
+        return _train_locked(source, run, out, model_config, data_config, train_config, strategy, is_chief,
+                             saved, resume, global_conditioning, local_conditioning, allow_one_label, cache_dir,
+                             strict, verbose)
+
+
+def _train_locked(source, run, out, model_config, data_config, train_config, strategy, is_chief, saved, resume,
+                  global_conditioning, local_conditioning, allow_one_label, cache_dir, strict, verbose):
+    from wavenet_tf.data import aligned_target_length, prepare, window_dataset, write_dataset_manifest
+
     model_config = model_config or ModelConfig()
     data_config = data_config or DataConfig()
     if train_config.precision != "float32":
         keras.mixed_precision.set_global_policy(train_config.precision)
     keras.utils.set_random_seed(data_config.seed)
 
-    prepared = prepare(source, model_config, data_config, cache_dir=cache_dir, strict=strict)
+    # A conditioned run keeps the label ids it was trained with: resuming on relabelled data
+    # must not silently renumber them (an unknown label is refused by `prepare`).
+    labels = saved.get("labels") if saved is not None and model_config.global_conditioning_classes else None
+    prepared = prepare(source, model_config, data_config, cache_dir=cache_dir, strict=strict, labels=labels)
     if saved is None:
+        if (global_conditioning and not model_config.global_conditioning_classes and len(prepared.label_names) < 2
+                and not allow_one_label):
+            raise RunError(f"--global-cond: {source} has one label ({prepared.label_names[0] or 'none'!r}), so the "
+                           "model would learn a single class. Put each speaker's files in a sub-folder (or give a "
+                           "manifest with a label column), or pass --allow-one-label.")
         if global_conditioning and not model_config.global_conditioning_classes:
             model_config = model_config.replace(global_conditioning_classes=max(1, len(prepared.label_names)))
         if local_conditioning and not model_config.local_conditioning_channels:
@@ -390,13 +545,14 @@ def train(
 
     record = {
         "format_version": RUN_FORMAT_VERSION, "model": model_config.to_dict(), "data": data_config.to_dict(),
-        "train": train_config.to_dict(), "data_source": str(source), "labels": prepared.label_names,
+        # Absolute, so `--resume` without DATA works from any working directory.
+        "train": train_config.to_dict(), "data_source": os.path.abspath(str(source)), "labels": prepared.label_names,
         "target_length": target_length, "receptive_field": r,
         "data_summary": {k: v for k, v in prepared.summary().items() if k != "skipped"},
     }
     write_json(run / "config.json", record)
     write_dataset_manifest(prepared, run / "dataset.json")
-    state = read_json(run / "state.json") if resume and (run / "state.json").is_file() else {
+    state = read_state(run) if resume and (run / "state.json").is_file() else {
         "epoch": 0, "step": 0, "checkpoint": None, "best": None, "history": []}
 
     with strategy.scope():
@@ -430,6 +586,9 @@ def train(
     ]
     if is_chief:
         callbacks.append(Summaries(run / "logs", wavenet, train_config, data_config.seed))
+    if verbose == "lines" and train_config.strategy != "multiworker":
+        callbacks.append(EpochLine(train_config.epochs, state))
+        verbose = 0
     if state["epoch"] < train_config.epochs:
         fit = fit_multiworker if train_config.strategy == "multiworker" else _keras_fit
         fit(trainer, strategy, train_data, validation, train_config, state["epoch"], callbacks, verbose,

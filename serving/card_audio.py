@@ -1,0 +1,33 @@
+"""Audio decoded for a bundle is cleaned the way its training audio was.
+
+A model only ever saw audio after its run's cleaning (DC removal, silence trimming, peak
+normalization); audio decoded for it — evaluation files, a ``--prime``, the source of
+``--mel-from`` frames, anything a server decodes — must go through the same steps, or the
+model is measured or driven on input it never saw. The card's ``data`` block records
+those settings (`export.bundle.build_card`); bundles written before it existed were
+trained with the defaults below.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# DataConfig's defaults: what every run used before the card recorded its own settings.
+DEFAULT_CLEANING = {"trim_top_db": 50.0, "trim_frame_length": 512, "remove_dc": True, "normalize": False}
+
+
+def cleaning_settings(card: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of `wavenet_tf.audio.load_audio` that reproduce the run's cleaning."""
+    recorded = card.get("data") or {}
+    return {key: recorded.get(key, default) for key, default in DEFAULT_CLEANING.items()}
+
+
+def load_for_bundle(card: dict[str, Any], path: str | Path) -> np.ndarray:
+    """Decode ``path`` to mono float32 at the card's rate, cleaned with the card's settings (no TensorFlow)."""
+    from wavenet_tf.audio import load_audio
+
+    audio, _ = load_audio(path, card["sample_rate"], use_tensorflow=False, **cleaning_settings(card))
+    return audio
