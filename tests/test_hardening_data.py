@@ -113,3 +113,134 @@ def test_a_parity_failure_is_one_line_not_an_assertion_traceback(run, tmp_path, 
     err = capsys.readouterr().err
     assert "--verify failed" in err and "Traceback" not in err
     assert not (tmp_path / "b").exists() and not list(tmp_path.glob(".b-*"))
+
+
+# --- training never overwrites a run it cannot resume ------------------------------------------
+
+from tests.test_train import read_metrics, small_run  # noqa: E402
+from wavenet_tf.train import RunError, RunLock  # noqa: E402
+
+
+def test_resume_without_state_json_is_refused_and_a_lock_stops_a_second_training(builtin_folder, tmp_path, capsys):
+    run, cache = tmp_path / "run", tmp_path / "cache"
+    assert main(small_run(builtin_folder, run, cache, "--epochs", "1", "--steps-per-epoch", "2",
+                          "--audio-every", "0")) == 0
+    out = capsys.readouterr().out
+    # Not a terminal: one plain line per epoch, no progress-bar control codes.
+    assert "\x1b" not in out and "\r" not in out and "\x08" not in out
+    assert [line for line in out.splitlines() if line.startswith("epoch ")][0].startswith("epoch 1/1 - step 2 - loss")
+    record = json.loads((run / "config.json").read_text())
+    assert os.path.isabs(record["data_source"])  # --resume works from any directory
+
+    # 1. No commit point but checkpoints: refused, nothing overwritten.
+    state = (run / "state.json").read_bytes()
+    (run / "state.json").unlink()
+    before = tree(run)
+    assert main(["train", "--out", str(run), "--resume", "--epochs", "2", "--cache-dir", str(cache)]) == 2
+    err = capsys.readouterr().err
+    assert "state.json (the commit point) is missing" in err and "Restore state.json" in err
+    assert tree(run) == before
+    (run / "state.json").write_bytes(state)
+
+    # 2. A structurally wrong state.json is named in one line.
+    (run / "state.json").write_text(json.dumps({"epoch": "one", "step": 2, "history": []}))
+    assert main(["train", "--out", str(run), "--resume", "--epochs", "2", "--cache-dir", str(cache)]) == 2
+    err = capsys.readouterr().err
+    assert "state.json: damaged (epoch" in err and "Traceback" not in err
+    (run / "state.json").write_bytes(state)
+
+    assert tree(run) == {**before, "state.json": state}  # nothing rewritten by the refused resume
+    before = tree(run)
+
+    # 3. A live lock refuses a second training of the same run.
+    with RunLock(run):
+        assert main(["train", "--out", str(run), "--resume", "--epochs", "2", "--cache-dir", str(cache)]) == 2
+        err = capsys.readouterr().err
+        assert f"being trained by pid {os.getpid()}" in err
+    assert tree(run) == before
+
+    # 4. A stale lock file (its process gone) is no obstacle; another --steps-per-epoch
+    #    continues the step counter instead of moving it backwards.
+    (run / ".lock").write_text("999999\n")
+    assert main(["train", "--out", str(run), "--resume", "--epochs", "2", "--steps-per-epoch", "1",
+                 "--cache-dir", str(cache)]) == 0
+    final = json.loads((run / "state.json").read_text())
+    assert (final["epoch"], final["step"]) == (2, 3)
+    assert [int(r["step"]) for r in read_metrics(run)] == [2, 3]
+    assert not (run / ".lock").exists()
+
+
+def test_config_json_with_the_wrong_structure_is_one_line(run, capsys):
+    for broken in ([1, 2], {"format_version": 1, "model": "tiny", "data": {}, "train": {}},
+                   {"format_version": 1, "model": {"residual_channels": "8"}, "data": {}, "train": {}},
+                   {"format_version": 1, "model": {}, "data": {"fmin": None}, "train": {}}):
+        (run / "config.json").write_text(json.dumps(broken))
+        assert main(["export", str(run), "--out", str(run.parent / "b")]) == 2
+        err = capsys.readouterr().err
+        assert "config.json" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_folder_with_leftovers_but_no_config_is_not_trained_over(builtin_folder, tmp_path, capsys):
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "model_best.keras").write_bytes(b"weights")
+    assert main(small_run(builtin_folder, run, tmp_path / "c", "--epochs", "1")) == 2
+    assert "but no config.json" in capsys.readouterr().err
+    assert (run / "model_best.keras").read_bytes() == b"weights"
+
+
+def test_a_diverging_training_stops_and_saves_no_nan_model(builtin_folder, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(small_run(builtin_folder, run, tmp_path / "c", "--epochs", "2", "--steps-per-epoch", "4",
+                          "--audio-every", "0", "--learning-rate", "1e30")) == 2
+    err = capsys.readouterr().err
+    assert "became nan" in err.lower() or "non-finite" in err or "NaN or Inf" in err, err
+    assert "Lower --learning-rate" in err
+    assert not (run / "model_best.keras").exists() and not (run / "state.json").exists()
+
+
+def test_global_cond_on_one_label_needs_allow_one_label(tmp_path, capsys):
+    import soundfile as sf
+
+    from wavenet_tf.builtin_data import plucked_melody
+
+    folder = tmp_path / "flat"
+    folder.mkdir()
+    for i in range(2):
+        sf.write(folder / f"m{i}.wav", plucked_melody(1.0, 8000, seed=i), 8000)
+    assert main(small_run(folder, tmp_path / "run", tmp_path / "c", "--global-cond", "--epochs", "1")) == 2
+    assert "--allow-one-label" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_resuming_on_relabelled_data_keeps_the_run_label_ids(builtin_folder, tmp_path):
+    from wavenet_tf.config import DataConfig
+    from wavenet_tf.data import DataError, prepare
+
+    only_harp = tmp_path / "harp_only"
+    (only_harp / "harp").mkdir(parents=True)
+    for path in (builtin_folder / "harp").iterdir():
+        (only_harp / "harp" / path.name).write_bytes(path.read_bytes())
+    tiny = get_preset("tiny")
+    prepared = prepare(only_harp, tiny, DataConfig(), cache_dir=tmp_path / "c", labels=["bass", "harp"])
+    assert {t.label_id for t in prepared.tracks} == {1}  # harp stays 1, not renumbered to 0
+    (only_harp / "flute").mkdir()
+    (only_harp / "flute" / "x.wav").write_bytes((only_harp / "harp" / path.name).read_bytes())
+    with pytest.raises(DataError, match=r"\['flute'\].*not among the model's labels \['bass', 'harp'\]"):
+        prepare(only_harp, tiny, DataConfig(), cache_dir=tmp_path / "c", labels=["bass", "harp"])
+
+
+def test_demo_does_not_delete_a_run_folder_it_did_not_create(tmp_path):
+    from wavenet_tf.demo import DEMO_MARKER, claim_folder
+
+    out = tmp_path / "mine"
+    (out / "run").mkdir(parents=True)
+    (out / "run" / "model_best.keras").write_bytes(b"precious")
+    with pytest.raises(ValueError, match="holds files the demo did not write"):
+        claim_folder(out)
+    assert main(["demo", "--out", str(out), "--steps", "4"]) == 2
+    assert (out / "run" / "model_best.keras").read_bytes() == b"precious"
+    fresh = tmp_path / "fresh"
+    claim_folder(fresh)
+    claim_folder(fresh)  # the demo's own folder is reused
+    assert (fresh / DEMO_MARKER).is_file()

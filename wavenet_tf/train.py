@@ -417,7 +417,11 @@ class EpochLine(keras.callbacks.Callback):
         self._started = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        figures = " - ".join(f"{k}: {float(v):.4f}" for k, v in (logs or {}).items())
+        logs = logs or {}
+        first = ("loss", "bits_per_sample", "accuracy")
+        rank = lambda k: (k.startswith("val_"), first.index(k[4:] if k.startswith("val_") else k)
+                          if (k[4:] if k.startswith("val_") else k) in first else len(first), k)
+        figures = " - ".join(f"{k}: {float(logs[k]):.4f}" for k in sorted(logs, key=rank))
         print(f"epoch {epoch + 1}/{self.epochs} - step {self.state['step']} - {figures} - "
               f"{time.perf_counter() - self._started:.1f} s", flush=True)
 
@@ -512,6 +516,9 @@ def _train_locked(source, run, out, model_config, data_config, train_config, str
                   global_conditioning, local_conditioning, allow_one_label, cache_dir, strict, verbose):
     from wavenet_tf.data import aligned_target_length, prepare, window_dataset, write_dataset_manifest
 
+    # Read (and check) the commit point before anything in the run is rewritten.
+    state = read_state(run) if resume and (run / "state.json").is_file() else {
+        "epoch": 0, "step": 0, "checkpoint": None, "best": None, "history": []}
     model_config = model_config or ModelConfig()
     data_config = data_config or DataConfig()
     if train_config.precision != "float32":
@@ -552,8 +559,6 @@ def _train_locked(source, run, out, model_config, data_config, train_config, str
     }
     write_json(run / "config.json", record)
     write_dataset_manifest(prepared, run / "dataset.json")
-    state = read_state(run) if resume and (run / "state.json").is_file() else {
-        "epoch": 0, "step": 0, "checkpoint": None, "best": None, "history": []}
 
     with strategy.scope():
         wavenet = WaveNet.from_model_config(model_config)
