@@ -191,8 +191,10 @@ def validate_card(card: Any, card_path: Path) -> None:
     if not isinstance(step, dict):
         fail("\"step\"", "must be an object")
     delays = step.get("delays")
-    if not (isinstance(delays, list) and len(delays) == layers and all(_is_int(d, 0) for d in delays)):
-        fail("\"step.delays\"", f"must be {layers} non-negative integers")
+    taps = config.kernel_size - 1
+    if not (isinstance(delays, list) and len(delays) == layers and all(
+            isinstance(row, list) and len(row) == taps and all(_is_int(d, 1) for d in row) for row in delays)):
+        fail("\"step.delays\"", f"must be {layers} rows of {taps} positive integers (each layer's tap delays)")
     offsets = step.get("residual_offsets")
     if not (isinstance(offsets, list) and len(offsets) == layers and all(
             isinstance(row, list) and len(row) == width and all(_is_number(v) for v in row) for row in offsets)):

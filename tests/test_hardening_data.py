@@ -244,3 +244,99 @@ def test_demo_does_not_delete_a_run_folder_it_did_not_create(tmp_path):
     claim_folder(fresh)
     claim_folder(fresh)  # the demo's own folder is reused
     assert (fresh / DEMO_MARKER).is_file()
+
+
+# --- evaluation measures the model it is given -------------------------------------------------
+
+def copy_files(source: Path, dest: Path, count: int = 1) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.glob("*.wav"))[:count]:
+        (dest / path.name).write_bytes(path.read_bytes())
+    return dest
+
+
+def evaluate_json(capsys, *args) -> dict:
+    capsys.readouterr()
+    code = main(["evaluate", *map(str, args), "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return json.loads(captured.out)
+
+
+def test_evaluate_maps_labels_through_the_model_table(speaker_bundle, builtin_folder, tmp_path, capsys):
+    cache = ("--cache-dir", tmp_path / "c")
+    harp = copy_files(builtin_folder / "harp", tmp_path / "labelled" / "harp")
+    plain = copy_files(builtin_folder / "harp", tmp_path / "plain")
+    scores = {}
+    scores["harp"] = evaluate_json(capsys, speaker_bundle, harp.parent, "--engine", "onnx", *cache)["bits_per_sample"]
+    for speaker in ("harp", "1", "bass"):
+        scores[speaker + "!"] = evaluate_json(capsys, speaker_bundle, plain, "--engine", "onnx", "--speaker", speaker,
+                                              *cache)["bits_per_sample"]
+    # The label "harp" is the model's id 1, whatever other labels the evaluated data has.
+    assert scores["harp"] == scores["harp!"] == scores["1!"] != scores["bass!"]
+
+    copy_files(builtin_folder / "harp", tmp_path / "labelled" / "nobody")
+    assert main(["evaluate", str(speaker_bundle), str(tmp_path / "labelled"), "--engine", "onnx", *map(str, cache)]) == 2
+    err = capsys.readouterr().err
+    assert "['nobody']" in err and "['bass', 'harp']" in err and "Traceback" not in err
+    assert main(["evaluate", str(speaker_bundle), str(plain), "--engine", "onnx", *map(str, cache)]) == 2
+    assert "--speaker" in capsys.readouterr().err  # unlabelled data for a conditioned model
+    assert main(["evaluate", str(speaker_bundle), str(plain), "--engine", "onnx", "--speaker", "cello",
+                 *map(str, cache)]) == 2
+    assert "neither a label" in capsys.readouterr().err
+
+
+def test_a_bundle_cleans_audio_as_its_run_did(tmp_path, builtin_folder, capsys, caplog):
+    import logging
+
+    import soundfile as sf
+
+    from serving.card_audio import cleaning_settings, load_for_bundle
+    from wavenet_tf.config import DataConfig, TrainConfig
+    from wavenet_tf.train import write_json
+
+    run = tmp_path / "run"
+    config = get_preset("tiny", **NARROW)
+    make_run(run, config)
+    data = DataConfig(normalize=True, remove_dc=False, trim_top_db=30.0)
+    write_json(run / "config.json", {"format_version": 1, "model": config.to_dict(), "data": data.to_dict(),
+                                     "train": TrainConfig().to_dict(), "data_source": "none", "labels": []})
+    bundle = tmp_path / "bundle"
+    export_run(run, bundle, **QUIET)
+    card = load_bundle(bundle).card
+    assert cleaning_settings(card) == {"trim_top_db": 30.0, "trim_frame_length": 512, "remove_dc": False,
+                                       "normalize": True}
+    quiet = tmp_path / "quiet"
+    quiet.mkdir()
+    audio, rate = sf.read(sorted((builtin_folder / "harp").glob("*.wav"))[0], dtype="float32")
+    sf.write(quiet / "quiet.wav", 0.2 * audio, rate)
+    assert np.abs(load_for_bundle(card, quiet / "quiet.wav")).max() == pytest.approx(0.99, abs=1e-3)  # --prime
+
+    cache = ("--cache-dir", tmp_path / "c")
+    with caplog.at_level(logging.INFO, logger="wavenet_tf"):
+        keras_bits = evaluate_json(capsys, run, quiet, *cache)["bits_per_sample"]
+    assert "1 file to evaluate" in caplog.text and "train /" not in caplog.text
+    onnx_bits = evaluate_json(capsys, bundle, quiet, "--engine", "onnx", *cache)["bits_per_sample"]
+    assert onnx_bits == pytest.approx(keras_bits, abs=1e-4)  # the bundle path normalizes too
+
+
+def test_data_inspect_of_one_file_counts_it_once(builtin_folder, tmp_path, capsys):
+    one = sorted((builtin_folder / "harp").glob("*.wav"))[0]
+    assert main(["data", "inspect", str(one), "--preset", "tiny", "--json", "--cache-dir", str(tmp_path / "c")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["num_files"] == summary["num_usable"] == 1
+
+
+def test_evaluate_run_leaves_no_temporary_manifest(run, builtin_folder, tmp_path, capsys, monkeypatch):
+    import tempfile
+
+    from wavenet_tf.config import DataConfig
+    from wavenet_tf.data import prepare, write_dataset_manifest
+
+    write_dataset_manifest(prepare(builtin_folder, get_preset("tiny"), DataConfig(val_split=0.5),
+                                   cache_dir=tmp_path / "c"), run / "dataset.json")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    assert evaluate_json(capsys, run, "--cache-dir", tmp_path / "c")["num_files"] == 2
+    assert list(scratch.iterdir()) == []
