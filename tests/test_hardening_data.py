@@ -340,3 +340,88 @@ def test_evaluate_run_leaves_no_temporary_manifest(run, builtin_folder, tmp_path
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     assert evaluate_json(capsys, run, "--cache-dir", tmp_path / "c")["num_files"] == 2
     assert list(scratch.iterdir()) == []
+
+
+# --- tampered bundles are refused by name ------------------------------------------------------
+
+import copy as _copy  # noqa: E402
+import shutil  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def plain_bundle(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("plain-bundle")
+    make_run(folder / "run", get_preset("tiny", **NARROW))
+    export_run(folder / "run", folder / "bundle", **QUIET)
+    return folder / "bundle"
+
+
+def _tampered_cards(card: dict):
+    """(label, card) pairs: every key removed, and wrong types and bad values in each place."""
+    bad_values = [None, "x", -1, 0, 1.5, [], {}, True, [1, "a"], 10**12]
+    for key in card:
+        edited = _copy.deepcopy(card)
+        del edited[key]
+        yield f"without {key}", edited
+    for key in ("sample_rate", "quantization_channels", "receptive_field", "dilations", "kernel_size",
+                "residual_channels", "gate_channels", "skip_channels", "initial_kernel_size", "model_config",
+                "conditioning", "step", "graphs", "files"):
+        for value in bad_values:
+            edited = _copy.deepcopy(card)
+            edited[key] = value
+            yield f"{key}={value!r}", edited
+    for path, value in ((("conditioning", "global"), {"classes": 2}), (("conditioning", "local"), {"n_mels": 3}),
+                        (("step", "delays"), [[1]]), (("step", "residual_offsets"), [[0.0]]),
+                        (("step", "residual_offsets"), "x"), (("model_config", "residual_channels"), 16),
+                        (("model_config", "dilations"), "1,2"), (("graphs", "step.onnx"), {"inputs": 1}),
+                        (("data", "normalize"), "yes"), (("data", "trim_top_db"), -5)):
+        edited = _copy.deepcopy(card)
+        edited[path[0]][path[1]] = value
+        yield f"{'.'.join(path)}={value!r}", edited
+
+
+def test_tampered_cards_are_refused_by_name_never_a_traceback(plain_bundle, tmp_path, capsys):
+    card = json.loads((plain_bundle / "model.json").read_text())
+    work = tmp_path / "b"
+    shutil.copytree(plain_bundle, work)
+    outcomes = {}
+    for label, edited in _tampered_cards(card):
+        (work / "model.json").write_text(json.dumps(edited))
+        try:
+            code = main(["generate", str(work), "--seconds", "0.005", "--out", str(tmp_path / "x.wav"), "--quiet"])
+        except Exception as error:  # what the finding was: a traceback
+            pytest.fail(f"{label}: {type(error).__name__}: {error}")
+        err = capsys.readouterr().err
+        assert code in (0, 2) and "Traceback" not in err, (label, err)
+        if code == 2:
+            assert "model.json" in err or "--" in err, (label, err)
+        outcomes[label] = code
+    assert outcomes["without files"] == 2 and outcomes["step.delays=[[1]]"] == 2
+    assert sum(code == 2 for code in outcomes.values()) > 0.8 * len(outcomes)
+
+
+@pytest.mark.parametrize("name", ["/usr", "../x", "..", "a/b"])
+def test_card_file_entries_stay_inside_the_bundle(plain_bundle, tmp_path, name):
+    work = tmp_path / "b"
+    shutil.copytree(plain_bundle, work)
+    card = json.loads((work / "model.json").read_text())
+    card["files"][name] = "0" * 64
+    (work / "model.json").write_text(json.dumps(card))
+    with pytest.raises(BundleError, match="is not a file name inside the bundle"):
+        load_bundle(work)
+
+
+def test_a_step_graph_of_another_width_is_refused_by_name(plain_bundle, tmp_path):
+    from serving.bundle import file_digest
+
+    other = tmp_path / "other"
+    make_run(other / "run", get_preset("tiny", **dict(NARROW, residual_channels=4)))
+    export_run(other / "run", other / "bundle", **QUIET)
+    work = tmp_path / "b"
+    shutil.copytree(plain_bundle, work)
+    shutil.copy(other / "bundle" / "step.onnx", work / "step.onnx")
+    card = json.loads((work / "model.json").read_text())
+    card["files"]["step.onnx"] = file_digest(work / "step.onnx")  # even with a matching checksum
+    (work / "model.json").write_text(json.dumps(card))
+    with pytest.raises(BundleError, match=r"step\.onnx: input 'past' has shape .*model of another size"):
+        load_bundle(work)
