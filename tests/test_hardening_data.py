@@ -425,3 +425,179 @@ def test_a_step_graph_of_another_width_is_refused_by_name(plain_bundle, tmp_path
     (work / "model.json").write_text(json.dumps(card))
     with pytest.raises(BundleError, match=r"step\.onnx: input 'past' has shape .*model of another size"):
         load_bundle(work)
+
+
+# --- adversarial audio and data sources --------------------------------------------------------
+
+import struct  # noqa: E402
+
+import soundfile as sf  # noqa: E402
+
+from wavenet_tf.audio import AudioError, load_audio, read_audio  # noqa: E402
+from wavenet_tf.config import DataConfig  # noqa: E402
+from wavenet_tf.data import discover, prepare  # noqa: E402
+
+TINY = get_preset("tiny")
+
+
+def tone(seconds: float = 0.5, rate: int = 8000) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.5 * np.sin(2 * np.pi * 330 * t)).astype(np.float32)
+
+
+def pcm16_wav(samples: np.ndarray, rate: int, extra_chunk: bytes = b"", data_size: int | None = None,
+              riff_size: int | None = None) -> bytes:
+    pcm = (samples * 32767).astype("<i2").tobytes()
+    fmt = struct.pack("<HHIIHH", 1, 1, rate, rate * 2, 2, 16)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + extra_chunk
+    body += b"data" + struct.pack("<I", len(pcm) if data_size is None else data_size) + pcm
+    return b"RIFF" + struct.pack("<I", len(body) if riff_size is None else riff_size) + body
+
+
+def both_decoders(path: Path) -> list:
+    """What each decoder makes of ``path``: the samples, or the AudioError's reason."""
+    results = []
+    for use_tensorflow in (True, False):
+        try:
+            results.append(read_audio(path, use_tensorflow=use_tensorflow)[0])
+        except AudioError as error:
+            results.append(error.reason)
+    return results
+
+
+def test_huge_float_samples_are_refused_by_name_and_skipped_in_a_dataset(tmp_path, capsys):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    huge = tone()
+    huge[100] = 1e36
+    sf.write(folder / "huge.wav", huge, 8000, subtype="FLOAT")
+    sf.write(folder / "good.wav", tone(), 8000)
+    with pytest.raises(AudioError, match=r"huge\.wav: samples reach 1e\+36"):
+        load_audio(folder / "huge.wav", 8000)
+    prepared = prepare(folder, TINY, DataConfig(val_split=0.0), cache_dir=tmp_path / "c")
+    assert [Path(t.path).name for t in prepared.tracks] == ["good.wav"]
+    assert [Path(s.path).name for s in prepared.skipped] == ["huge.wav"]
+    assert main(["data", "inspect", str(folder), "--preset", "tiny", "--cache-dir", str(tmp_path / "c")]) == 0
+    assert "huge.wav: samples reach" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flag", ["--trim-top-db", "--fmin", "--fmax"])
+def test_nan_data_flags_are_refused(flag, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["data", "inspect", str(tmp_path), flag, "nan"])
+    assert stop.value.code == 2 and "finite number" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="must be a finite number"):
+        DataConfig(**{flag[2:].replace("-", "_"): float("nan")})
+
+
+def test_non_finite_training_numbers_are_refused(capsys):
+    from wavenet_tf.config import TrainConfig
+
+    with pytest.raises(ValueError, match="audio_seconds must be a finite number"):
+        TrainConfig(audio_seconds=float("inf"))
+    with pytest.raises(SystemExit):
+        main(["train", "x", "--out", "y", "--audio-seconds", "inf"])
+    assert "finite number" in capsys.readouterr().err
+
+
+def test_a_glob_does_not_follow_symlink_loops(tmp_path):
+    root = tmp_path / "a"
+    (root / "b").mkdir(parents=True)
+    for name in ("one.wav", "b/two.wav"):
+        sf.write(root / name, tone(0.1), 8000)
+    (root / "loop").symlink_to(root)  # two loops: glob.glob(recursive=True) never finished
+    (root / "b" / "back").symlink_to(root)
+    found = discover(f"{root}/**/*.wav")
+    assert sorted(f.path.name for f in found) == ["one.wav", "two.wav"]
+    assert sorted(f.path.name for f in discover(f"{root}/*.wav")) == ["one.wav"]
+
+
+def test_a_file_name_with_glob_characters_is_a_file(tmp_path):
+    sf.write(tmp_path / "take[1].wav", tone(0.1), 8000)
+    sf.write(tmp_path / "take1.wav", tone(0.1), 8000)
+    assert [f.path.name for f in discover(tmp_path / "take[1].wav")] == ["take[1].wav"]
+
+
+def test_manifests_with_duplicates_a_bom_or_latin1_names(tmp_path):
+    name = os.fsdecode(b"caf\xe9.wav")  # a latin-1 name, as the file system holds it
+    sf.write(os.fsencode(str(tmp_path / name)), tone(), 8000)
+    sf.write(tmp_path / "b.wav", tone(), 8000)
+    (tmp_path / "dup.csv").write_text("path,label\nb.wav,x\nb.wav,x\n" + "./b.wav,x\n")
+    assert [f.path.name for f in discover(tmp_path / "dup.csv")] == ["b.wav"]
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbfpath,label\nb.wav,x\n")
+    assert [f.label for f in discover(tmp_path / "bom.csv")] == ["x"]
+    (tmp_path / "latin1.csv").write_bytes(b"path,label\ncaf\xe9.wav,caf\xe9\nb.wav,y\n")
+    prepared = prepare(tmp_path / "latin1.csv", TINY, DataConfig(val_split=0.0), cache_dir=tmp_path / "c")
+    assert len(prepared.tracks) == 2 and not prepared.skipped  # the non-UTF-8 name is read, not "not readable"
+
+
+def test_decoders_agree_on_odd_chunks_truncation_and_streaming_sizes(tmp_path):
+    audio = tone(0.25)
+    odd = tmp_path / "odd.wav"  # a 3-byte LIST chunk plus its pad byte: valid RIFF
+    odd.write_bytes(pcm16_wav(audio, 8000, extra_chunk=b"LIST" + struct.pack("<I", 3) + b"abc\0"))
+    first, second = both_decoders(odd)
+    assert isinstance(first, np.ndarray) and np.array_equal(first, second)
+
+    streaming = tmp_path / "stream.wav"  # sizes a streaming writer leaves unknown
+    streaming.write_bytes(pcm16_wav(audio, 8000, data_size=0xFFFFFFFF, riff_size=0xFFFFFFFF))
+    first, second = both_decoders(streaming)
+    assert isinstance(first, np.ndarray) and np.array_equal(first, second) and len(first) == len(audio)
+
+    for fmt in ("WAVEX", "RF64"):
+        path = tmp_path / f"{fmt}.wav"
+        sf.write(path, audio, 8000, format=fmt, subtype="PCM_16")
+        path.write_bytes(path.read_bytes()[:-1000])
+        assert all("truncated" in str(result) for result in both_decoders(path)), fmt
+
+
+def test_decoding_memory_is_bounded(tmp_path):
+    slow = tmp_path / "one_hz.wav"
+    slow.write_bytes(pcm16_wav(np.zeros(10000, np.float32) + 0.1, 1))
+    with pytest.raises(AudioError, match="declares 1 Hz"):
+        load_audio(slow, 16000)
+    sf.write(tmp_path / "long.wav", tone(2.0), 8000)
+    with pytest.raises(AudioError, match="over the limit of 1 s.*--max-seconds"):
+        load_audio(tmp_path / "long.wav", 8000, max_seconds=1.0)
+    sf.write(tmp_path / "short.wav", tone(0.5), 8000)
+    prepared = prepare(tmp_path, TINY, DataConfig(val_split=0.0, max_seconds=1.0), cache_dir=tmp_path / "c")
+    assert {Path(s.path).name for s in prepared.skipped} == {"one_hz.wav", "long.wav"}
+
+
+def test_a_damaged_cache_entry_is_a_miss(tmp_path):
+    sf.write(tmp_path / "a.wav", tone(), 8000)
+    cache = tmp_path / "cache"
+    prepare(tmp_path / "a.wav", TINY, DataConfig(val_split=0.0), cache_dir=cache)
+    (array_path,) = cache.glob("*.npy")
+    np.save(array_path, np.full(np.load(array_path).shape, np.nan, np.float32))
+    again = prepare(tmp_path / "a.wav", TINY, DataConfig(val_split=0.0), cache_dir=cache)
+    assert again.cache_misses == 1 and np.isfinite(np.asarray(again.tracks[0].audio)).all()
+    (sidecar,) = cache.glob("*.json")
+    sidecar.write_text(json.dumps({"path": 1}))
+    again = prepare(tmp_path / "a.wav", TINY, DataConfig(val_split=0.0), cache_dir=cache)
+    assert len(again.tracks) == 1 and again.tracks[0].info.seconds > 0
+
+
+def test_bench_data_with_zero_steps_is_refused_and_leaves_nothing(tmp_path, capsys, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    assert main(["bench-data", "--train-steps", "0"]) == 2
+    assert "--train-steps must be at least 1" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- help texts --------------------------------------------------------------------------------
+
+def test_field_flags_have_one_default_and_a_real_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    import re
+
+    assert "(default: None)" not in text and not re.search(r"\(default: [^)]*\) \(default", text)
+    assert "--strategy STR default (one device), mirrored (all local devices) or multiworker" in text
+    assert "--epochs INT epochs in total" in text and "(default: 20)" in text
+    with pytest.raises(SystemExit):
+        main(["data", "inspect", "--help"])
+    text = capsys.readouterr().out
+    assert "--sample-rate" in text and "--residual-channels" not in text and "--dilations" not in text

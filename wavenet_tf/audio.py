@@ -137,7 +137,8 @@ def _decode_wav_tensorflow(path: Path) -> np.ndarray | None:
     import tensorflow as tf
 
     try:
-        audio, _ = tf.audio.decode_wav(tf.io.read_file(str(path)))
+        # The bytes, not the name: a file name that is not UTF-8 cannot become a TF string.
+        audio, _ = tf.audio.decode_wav(path.read_bytes())
     except (UnicodeDecodeError, tf.errors.OpError):
         # decode_wav reads only the plainest layout (no odd-sized padded chunk, no streaming
         # size); libsndfile decides, so both decoders accept and refuse the same files.

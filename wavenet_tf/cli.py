@@ -19,7 +19,12 @@ from wavenet_tf.presets import get_preset, preset_names
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults in every flag's help, and examples kept as written."""
+    """Defaults in every flag's help (none where there is no default), and examples kept as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None:
+            return action.help or ""
+        return super()._get_help_string(action)
 
 
 def _quiet_tensorflow(optional: bool = False) -> None:
