@@ -601,3 +601,19 @@ def test_field_flags_have_one_default_and_a_real_help(capsys):
         main(["data", "inspect", "--help"])
     text = capsys.readouterr().out
     assert "--sample-rate" in text and "--residual-channels" not in text and "--dilations" not in text
+
+
+def test_bench_data_leaves_no_decoded_copy_behind(builtin_folder, tmp_path, monkeypatch, capsys):
+    import tempfile
+
+    from wavenet_tf.bench_data import run_bench_data
+    from wavenet_tf.config import DataConfig
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    report = run_bench_data(builtin_folder, preset="tiny", data=DataConfig(batch_size=2, target_length=256),
+                            batches=1, train_steps=1)
+    assert report["pipeline_windows_per_sec"] > 0
+    # Each run used to leave its decoded cache there (TensorFlow's own autograph files are not ours).
+    assert list(scratch.glob("wavenet-*")) == []
