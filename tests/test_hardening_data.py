@@ -617,3 +617,19 @@ def test_bench_data_leaves_no_decoded_copy_behind(builtin_folder, tmp_path, monk
     assert report["pipeline_windows_per_sec"] > 0
     # Each run used to leave its decoded cache there (TensorFlow's own autograph files are not ours).
     assert list(scratch.glob("wavenet-*")) == []
+
+
+@pytest.mark.parametrize("section, field, value", [
+    ("model", "use_bias", "no"), ("model", "global_conditioning_classes", True), ("model", "dilations", [1, "2"]),
+    ("data", "normalize", "false"), ("data", "remove_dc", None), ("data", "seed", "x"),
+    ("train", "jit_compile", 1), ("train", "audio_every", 1e308),
+])
+def test_config_json_values_of_the_wrong_type_are_named(run, section, field, value):
+    """A string "false" used to turn normalization on (truthy); 1e308 steps reached TensorFlow."""
+    from wavenet_tf.train import RunError, load_run_config
+
+    record = json.loads((run / "config.json").read_text())
+    record[section][field] = value
+    (run / "config.json").write_text(json.dumps(record))
+    with pytest.raises(RunError, match=rf"config\.json: \"{section}\" is not a valid \w+Config \(\w+Config\.{field} must be"):
+        load_run_config(run)

@@ -34,7 +34,34 @@ class _Config:
     @classmethod
     def from_dict(cls, values: dict[str, Any]):
         cls._check_fields(values)
+        cls._check_types(values)
         return cls(**values)
+
+    @classmethod
+    def _check_types(cls, values: dict[str, Any]) -> None:
+        """JSON from a file (a run's config.json, a bundle's card) may hold any type: a string
+        where a flag belongs would be truthy, a float where a count belongs would reach
+        TensorFlow. Each value must have its field's type, named otherwise."""
+        kinds = {f.name: str(f.type) for f in dataclasses.fields(cls)}
+        for name, value in values.items():
+            kind = kinds[name]
+            if kind == "bool":
+                ok = isinstance(value, bool)
+            elif kind == "int":
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            elif kind == "float":
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            elif kind == "str":
+                ok = isinstance(value, str)
+            elif kind == "tuple[int, ...]":
+                ok = isinstance(value, (list, tuple)) and all(
+                    isinstance(v, int) and not isinstance(v, bool) for v in value)
+            else:
+                ok = True
+            if not ok:
+                wanted = {"tuple[int, ...]": "a list of integers", "bool": "true or false", "int": "an integer",
+                          "float": "a number", "str": "a string"}[kind]
+                raise ValueError(f"{cls.__name__}.{name} must be {wanted}, got {value!r}.")
 
     def replace(self, **overrides: Any):
         """A copy with some fields changed."""
