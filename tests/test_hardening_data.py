@@ -633,3 +633,15 @@ def test_config_json_values_of_the_wrong_type_are_named(run, section, field, val
     (run / "config.json").write_text(json.dumps(record))
     with pytest.raises(RunError, match=rf"config\.json: \"{section}\" is not a valid \w+Config \(\w+Config\.{field} must be"):
         load_run_config(run)
+
+
+def test_the_mel_from_length_error_speaks_of_a_prime_only_when_there_is_one(tmp_path, capsys):
+    config = get_preset("tiny", **NARROW, local_conditioning_channels=8, upsample_scales=(4, 8))
+    make_run(tmp_path / "run", config)
+    export_run(tmp_path / "run", tmp_path / "bundle", **QUIET)
+    speech = tmp_path / "speech.wav"
+    sf.write(speech, tone(1.0), 8000)
+    assert main(["generate", str(tmp_path / "bundle"), "--seconds", "5", "--mel-from", str(speech),
+                 "--out", str(tmp_path / "w.wav"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "goes past the end of --mel-from's frames" in err and " s left)." in err and "prime" not in err, err
