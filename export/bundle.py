@@ -10,6 +10,8 @@
     step_native.onnx   one node of the native operator: K samples for B streams per call
                     (export.native_graph; needs the library serving/csrc builds at install)
     cond.onnx       mel frames -> per-layer conditioning at the sample rate (local conditioning)
+    excerpts/       a few short, loud excerpts of the training audio as 16-bit WAVs (per label
+                    for speaker models): generation starts from one (serving.excerpts)
 
 ONNX ``metadata_props`` repeat the card (without the checksums, which cover those files).
 """
@@ -32,6 +34,7 @@ from export.native_graph import build_native_graph
 from export.step_graph import build_step_graph, residual_offsets
 from export.tf_step import make_tf_step
 from serving.bundle import BUNDLE_FORMAT_VERSION, file_digest
+from serving.excerpts import choose_excerpts, write_excerpts
 from wavenet_tf.model import WaveNet
 from wavenet_tf.step_weights import extract_step_weights
 from wavenet_tf.train import load_run_config, load_run_model, read_json
@@ -295,6 +298,8 @@ def export_run(run: str | Path, out: str | Path, opset: int = 17, verify: bool =
         _save_saved_model(model, weights, full_spec, staging / "saved_model")
         files = sorted(p.name for p in staging.iterdir())
         card["files"] = {name: file_digest(staging / name) for name in files}
+        card["excerpts"] = write_excerpts(staging, training_excerpts(run, log), config.sample_rate)
+        card["files"].update({e["file"]: file_digest(staging / e["file"]) for e in card["excerpts"]})
         (staging / "model.json").write_text(json.dumps(card, indent=2) + "\n")
         shown(f"exported {run} -> {out} in {time.perf_counter() - started:.1f} s: {', '.join(files + ['model.json'])}")
         if verify:
@@ -333,6 +338,39 @@ def export_run(run: str | Path, out: str | Path, opset: int = 17, verify: bool =
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return card
+
+
+def training_excerpts(run: Path, log=print) -> list:
+    """Short, loud excerpts of the run's training files (`serving.excerpts.choose_excerpts`), cleaned
+    as training cleaned them. Files that moved since training are skipped; with none left, none."""
+    from wavenet_tf.audio import AudioError, load_audio
+
+    config, data, _, _ = load_run_config(run)
+    manifest = run / "dataset.json"
+    if not manifest.is_file():
+        log(f"{run}: no dataset.json, so the bundle gets no excerpts (generation will start from silence)")
+        return []
+    record = read_json(manifest)
+    labels = record.get("labels") or []
+    tracks, missing = [], []
+    for row in record.get("train") or record.get("val") or []:
+        try:
+            audio, _ = load_audio(row["path"], config.sample_rate, trim_top_db=data.trim_top_db,
+                                  trim_frame_length=data.trim_frame_length, remove_dc=data.remove_dc,
+                                  normalize=data.normalize)
+        except AudioError:
+            missing.append(row["path"])
+            continue
+        # Labels matter only to a model that is conditioned on them.
+        label = labels.index(row["label"]) if config.global_conditioning_classes and row.get("label") in labels else None
+        tracks.append((audio, label, None if label is None else row["label"], Path(row["path"]).name))
+    if missing:
+        log(f"excerpts: {len(missing)} training file(s) no longer readable (first: {missing[0]}); skipped")
+    excerpts = choose_excerpts(tracks, config.sample_rate, config.receptive_field,
+                               per_label=bool(config.global_conditioning_classes))
+    if tracks and not excerpts:
+        log("excerpts: every training window is near-silent; the bundle gets none")
+    return excerpts
 
 
 def _save_saved_model(model: WaveNet, weights, full_spec, path: Path) -> None:

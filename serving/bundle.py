@@ -47,6 +47,11 @@ class Bundle:
         return bool(self.card["conditioning"]["local"])
 
     @property
+    def excerpts(self) -> list[dict[str, Any]]:
+        """The card's excerpts of the training audio (`serving.excerpts`); empty for older bundles."""
+        return list(self.card.get("excerpts") or [])
+
+    @property
     def hop_length(self) -> int:
         local = self.card["conditioning"]["local"]
         return local["hop_length"] if local else 1
@@ -89,6 +94,14 @@ def load_bundle(path: str | Path, check_graphs: bool = True) -> Bundle:
         if name not in card["files"]:
             raise BundleError(f"{card_path}: \"files\" has no checksum for {name}; the card was edited — re-export "
                               "the bundle.")
+    # Excerpts (added within format 2: older bundles have none and still load) are files too.
+    for entry in card.get("excerpts") or []:
+        name = entry.get("file") if isinstance(entry, dict) else None
+        if not isinstance(name, str) or not name.startswith("excerpts/") or name not in card["files"]:
+            raise BundleError(f"{card_path}: excerpt entry {entry!r} is not a file under excerpts/ listed with a "
+                              "checksum; re-export the bundle.")
+        if not (path / name).is_file():
+            raise BundleError(f"{path}: {name} is missing; re-export the run (`wavenet export RUN --out {path}`).")
     for name, digest in card["files"].items():
         # An optional file that is absent (step_native.onnx) is simply not used.
         if (path / name).exists() and file_digest(path / name) != digest:
@@ -214,8 +227,11 @@ def validate_card(card: Any, card_path: Path) -> None:
     if not isinstance(files, dict):
         fail("\"files\"", "is missing or not an object (without it no file could be checked against its checksum)")
     for name, digest in files.items():
-        # A card entry names a file of this bundle: never a path outside it ("/usr", "../x").
-        if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        # A card entry names a file of this bundle: never a path outside it ("/usr", "../x"). The
+        # one folder is excerpts/ (serving.excerpts), one level deep.
+        parts = name.split("/") if isinstance(name, str) else [""]
+        inside = len(parts) == 1 or (len(parts) == 2 and parts[0] == "excerpts")
+        if not (inside and all(part not in ("", ".", "..") for part in parts)) or "\\" in name or "\0" in name:
             fail(f"\"files\" entry {name!r}", "is not a file name inside the bundle")
         if not (isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
             fail(f"\"files\" entry {name!r}", "must be a SHA-256 hex digest")
