@@ -35,6 +35,65 @@ def resolve_speaker(bundle: Bundle, speaker: str | None) -> int | None:
     raise ValueError(f"{speaker!r} is neither an id in [0, {spec['classes']}) nor one of {names}.")
 
 
+NO_EXCERPTS_NOTE = ("note: {path} has no excerpts of its training audio (exported before they existed), so "
+                     "generation starts from silence and may be quiet; re-export it (`wavenet export RUN --out {path}`) "
+                     "or pass --prime FILE.")
+
+
+def resolve_prime(bundle: Bundle, prime: str | None, streams: int, seed: int, global_ids=None,
+                  start: float | None = None, seconds: float | None = None) -> tuple[np.ndarray | None, str | None]:
+    """What each stream starts from: ``((B, P) float audio or None for silence, a note for the user or None)``.
+
+    ``prime``: None or ``excerpt`` (default: one of the bundle's excerpts per stream, of the
+    stream's speaker, chosen by ``seed``), ``excerpt:N`` or ``excerpt:NAME`` (that one),
+    ``silence`` (a receptive field of digital silence), or an audio file, of which
+    `serving.excerpts.choose_part` takes the part that ``start``/``seconds`` name (default:
+    its most active receptive field). A mel-conditioned bundle starts from silence by
+    default: its mel frames drive it.
+
+    Raises:
+        ValueError: an unknown excerpt, ``start``/``seconds`` without a file, or a part outside it.
+    """
+    from serving.excerpts import choose_part, excerpt_name, level, load_excerpt, pick_excerpt, stack_primes
+
+    is_file = prime not in (None, "silence", "excerpt") and not prime.startswith("excerpt:")
+    if (start is not None or seconds is not None) and not is_file:
+        raise ValueError("--prime-start and --prime-seconds choose part of an audio file: pass --prime FILE.")
+    rate, rf = bundle.card["sample_rate"], bundle.card["receptive_field"]
+    if prime == "silence" or (prime is None and bundle.local_conditioning):
+        return None, None
+    if is_file:
+        from serving.card_audio import load_for_bundle
+
+        audio = load_for_bundle(bundle.card, prime)  # cleaned as in training
+        part = choose_part(audio, rate, rf, start, seconds, name=str(prime))
+        heard = level(part, rate)
+        note = None
+        if heard["rms_dbfs"] < -45 or heard["near_silent_fraction"] > 0.5:
+            note = (f"note: the chosen part of {prime} is near-silent ({heard['rms_dbfs']:.1f} dBFS), so generation "
+                    "may be quiet; choose a louder part with --prime-start/--prime-seconds.")
+        return part[None].repeat(streams, axis=0), note
+    entries = bundle.excerpts
+    if not entries:
+        if prime is not None and prime != "excerpt":
+            raise ValueError(f"--prime {prime}: {bundle.path} has no excerpts; re-export it or pass --prime FILE.")
+        return None, NO_EXCERPTS_NOTE.format(path=bundle.path)
+    if prime is None or prime == "excerpt":
+        ids = [None] * streams if global_ids is None else list(global_ids)
+        chosen = [pick_excerpt(entries, ids[i], seed, i) for i in range(streams)]
+    else:
+        wanted = prime.split(":", 1)[1] if ":" in prime else ""
+        names = [excerpt_name(e) for e in entries]
+        if wanted in names:
+            index = names.index(wanted)
+        elif wanted.isdigit() and int(wanted) < len(entries):
+            index = int(wanted)
+        else:
+            raise ValueError(f"--prime {prime}: {bundle.path} has excerpts 0..{len(entries) - 1} ({', '.join(names)}).")
+        chosen = [index] * streams
+    return stack_primes([load_excerpt(bundle.path, entries[i], rate) for i in chosen]), None
+
+
 def mel_from_file(bundle: Bundle, path: str | Path) -> np.ndarray:
     """Log-mel frames of an audio file with the bundle's settings (NumPy; no TensorFlow)."""
     from serving.card_audio import load_for_bundle

@@ -422,9 +422,8 @@ def _held_out_manifest(run) -> str:
 def cmd_generate(args: argparse.Namespace) -> int:
     """Generation needs onnxruntime and NumPy only: no TensorFlow is imported here."""
     from serving.bundle import load_bundle
-    from serving.generate import Progress, mel_from_file, resolve_speaker, to_pcm16
+    from serving.generate import Progress, mel_from_file, resolve_prime, resolve_speaker, to_pcm16
     from serving.native import engine_line
-    from serving.card_audio import load_for_bundle
     from serving.streaming_sampler import StreamingSampler
 
     from serving.limits import check_count, check_output_file, check_positive, check_streams, check_temperature
@@ -455,7 +454,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
                                mel=mel, engine=args.engine)
     if not args.quiet:
         print(engine_line(sampler), file=sys.stderr)
-    prime = load_for_bundle(bundle.card, args.prime) if args.prime else None  # cleaned as in training
+    prime, note = resolve_prime(bundle, args.prime, args.streams, args.seed, sampler.global_ids,
+                                args.prime_start, args.prime_seconds)
+    if note:
+        print(note, file=sys.stderr)
     sampler.prime(prime)
     total = int(round(args.seconds * rate))
     if sampler.max_samples is not None and sampler.t + total > sampler.max_samples:
@@ -728,7 +730,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  wavenet generate bundles/first --seconds 5 --out five.wav\n"
                "  wavenet generate bundles/first --seconds 30 --out - | aplay -f S16_LE -r 16000\n"
                "  wavenet generate bundles/gc --speaker harp --streams 4 --temperature 0.9 --out four.wav\n"
-               "  wavenet generate bundles/first --prime start.flac --seconds 3 --out more.wav\n"
+               "  wavenet generate bundles/first --prime start.flac --prime-start 1.2 --prime-seconds 0.5 "
+               "--seconds 3 --out more.wav\n"
+               "  wavenet generate bundles/first --prime silence --seconds 3 --out quiet.wav\n"
                "  wavenet generate bundles/voc --mel-from speech.wav --seconds 2 --out vocoded.wav",
     )
     generate.add_argument("bundle", metavar="BUNDLE", help="bundle folder from `wavenet export`")
@@ -736,7 +740,16 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--out", required=True, help="WAV file, or - for raw s16le PCM on stdout")
     generate.add_argument("--temperature", type=float, default=1.0, help="softmax temperature; 0 = most likely class")
     generate.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
-    generate.add_argument("--prime", default=None, help="audio file to continue from")
+    generate.add_argument("--prime", default=None, metavar="SOURCE",
+                          help="what generation continues from: an audio FILE (its most active receptive field, "
+                               "or the part --prime-start/--prime-seconds choose), `silence`, or `excerpt:N` "
+                               "(one of the bundle's excerpts); default: one of the bundle's excerpts of the "
+                               "training audio per stream (the speaker's; chosen by --seed)")
+    generate.add_argument("--prime-start", type=float, default=None, metavar="SECONDS",
+                          help="with --prime FILE: the part starts here (default: the most active window)")
+    generate.add_argument("--prime-seconds", type=float, default=None, metavar="SECONDS",
+                          help="with --prime FILE: the part's length (default: one receptive field, or to the "
+                               "end of the file with --prime-start); generation continues from its end")
     generate.add_argument("--speaker", default=None, help="global class id or name (globally conditioned bundles)")
     generate.add_argument("--mel-from", default=None, help="audio file whose mel frames condition generation")
     generate.add_argument("--streams", type=int, default=1, help="independent streams (channels of the WAV)")
@@ -767,7 +780,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--threads", type=int, default=1, help="threads (the native engine splits streams between them)")
     serve_parser.add_argument("--engine", default=None, choices=["auto", "native", "graph"],
                               help="step engine, as for generate (default auto: native when its library loads)")
-    serve_parser.add_argument("--max-body-bytes", type=int, default=4096, help="largest request body; more gets 413")
+    serve_parser.add_argument("--max-body-bytes", type=int, default=262144,
+                              help="largest request body (an uploaded prime_audio clip counts); more gets 413")
     serve_parser.add_argument("--timeout", type=float, default=300.0,
                               help="wall seconds one request may take, queueing included; the stream ends there")
     serve_parser.add_argument("--api-key", default=None,
