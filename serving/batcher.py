@@ -15,13 +15,17 @@ from serving.streaming_sampler import StreamingSampler
 
 @dataclass
 class Request:
-    """One generation request in a slot; ``deliver`` receives float32 chunks, then None."""
+    """One generation request in a slot; ``deliver`` receives float32 chunks, then None.
+
+    ``prime`` is the float audio the request continues from (None: a receptive field of silence).
+    """
 
     num_samples: int
     temperature: float
     seed: int
     global_id: int | None
     deliver: Callable[[np.ndarray | None], None]
+    prime: np.ndarray | None = None
     done: int = 0
     cancelled: bool = False
     rng: np.random.Generator = field(init=False)
@@ -104,15 +108,20 @@ class Batcher:
                 self.slots[k] = request
 
     def _prime_slot(self, k: int, request: Request) -> None:
-        # The same prime a lone sampler starts from (a receptive field of silence), placed
-        # in this slot so that it ends now.
+        # The request's prime (a receptive field of silence without one), placed in this slot
+        # so that it ends now. Only its last receptive field reaches the model, so only that
+        # runs through the full-sequence graph: the same state as a lone sampler primed with all of it.
         s = self.sampler
-        silence = np.full((1, s.receptive_field), mu_law_encode(np.zeros(1), s.quantization_channels)[0], np.int32)
+        q = s.quantization_channels
+        if request.prime is None:
+            classes = np.full((1, s.receptive_field), mu_law_encode(np.zeros(1), q)[0], np.int32)
+        else:
+            classes = mu_law_encode(np.asarray(request.prime, np.float32)[-s.receptive_field:], q)[None].astype(np.int32)
         ids = None
         if s.global_ids is not None:
             s.global_ids[k] = request.global_id
             ids = [request.global_id]
-        s.prime_streams(silence, slice(k, k + 1), global_ids=ids)
+        s.prime_streams(classes, slice(k, k + 1), global_ids=ids)
 
     def _loop(self) -> None:
         s = self.sampler

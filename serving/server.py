@@ -1,6 +1,8 @@
 """`wavenet serve`: HTTP streaming generation (FastAPI + uvicorn), dynamically batched.
 
-    POST /v1/generate   {seconds, temperature, seed, speaker} -> audio/wav, streamed as generated
+    POST /v1/generate   {seconds, temperature, seed, speaker, prime, prime_audio} -> audio/wav, streamed
+                        as generated; by default it continues one of the bundle's excerpts of its
+                        training audio (the speaker's), so a trained model is not silent
     GET  /v1/model      the model card
     GET  /healthz       liveness and load
     GET  /              a page to pick parameters, play the stream and watch the waveform
@@ -24,14 +26,18 @@ seconds (idle, or sending a byte at a time).
 With ``api_key`` (or the ``WAVENET_API_KEY`` environment variable, read by the CLI)
 ``/v1/generate`` and ``/v1/model`` need ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``
 (401 otherwise).
-No request field names a file: the only file the server reads is its bundle, at start.
+No request field names a file: the only files the server reads are its bundle's, at start
+(an uploaded ``prime_audio`` clip is decoded from a temporary file of its own).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hmac
 import math
+import tempfile
 import struct
 import time
 from contextlib import asynccontextmanager
@@ -46,7 +52,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving import batcher as batching
 from serving.bundle import Bundle
-from serving.generate import resolve_speaker, to_pcm16
+from serving.excerpts import choose_part, excerpt_name, load_excerpt, pick_excerpt
+from serving.generate import NO_EXCERPTS_NOTE, resolve_speaker, to_pcm16
 from serving.limits import MAX_STREAMS, check_api_key
 
 PAGE = Path(__file__).with_name("static") / "index.html"
@@ -66,6 +73,62 @@ class GenerateRequest(BaseModel):
                                description="softmax temperature; 0 (or up to 1e-3) = the most likely class")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="random seed: the same seed gives the same audio")
     speaker: str | int | None = Field(None, description="global class id or name (globally conditioned models)")
+    prime: str | int | None = Field(
+        None, description="what the audio continues from: one of the bundle's excerpts of its training audio, by "
+                          "index or name (GET /v1/model lists them under `excerpts`), or `silence`; default: one of "
+                          "the speaker's excerpts, chosen by the seed")
+    prime_audio: str | None = Field(
+        None, description="instead of `prime`: base64 of a short audio file (WAV, FLAC, OGG or MP3) to continue "
+                          "from; its most active receptive field primes. Bounded by the request body limit")
+
+
+class _BadField(ValueError):
+    """A request field the model cannot use; ``field`` names it."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+def request_prime(bundle: Bundle, excerpts: list, prime: str | int | None, prime_audio: str | None,
+                  speaker: int | None, seed: int) -> Any:
+    """The float audio a request continues from (None: silence); `_BadField` names a bad field."""
+    rate, rf = bundle.card["sample_rate"], bundle.card["receptive_field"]
+    if prime_audio is not None:
+        if prime is not None:
+            raise _BadField("prime", "give either prime or prime_audio, not both")
+        try:
+            data = base64.b64decode(prime_audio, validate=True)
+        except (binascii.Error, ValueError):
+            raise _BadField("prime_audio", "not base64 (standard alphabet, with padding)") from None
+        if not data:
+            raise _BadField("prime_audio", "empty")
+        from wavenet_tf.audio import load_audio
+
+        # The project's decoders read files: the clip gets a temporary one, deleted after.
+        with tempfile.NamedTemporaryFile(suffix=".audio") as handle:
+            handle.write(data)
+            handle.flush()
+            try:
+                audio, _ = load_audio(handle.name, rate, use_tensorflow=False)
+            except ValueError as error:  # AudioError names the temporary file: say "the clip" instead
+                # libsndfile's own message can name the temporary file too.
+                reason = (getattr(error, "reason", None) or str(error)).replace(handle.name, "the clip")
+                raise _BadField("prime_audio", f"the clip cannot be used ({reason})") from None
+        return choose_part(audio, rate, rf)
+    if prime == "silence":
+        return None
+    if prime is None:
+        index = pick_excerpt(bundle.excerpts, speaker, seed)
+        return None if index is None else excerpts[index]
+    names = [excerpt_name(e) for e in bundle.excerpts]
+    if isinstance(prime, int) or prime.isdigit():
+        if 0 <= int(prime) < len(excerpts):
+            return excerpts[int(prime)]
+    elif prime in names:
+        return excerpts[names.index(prime)]
+    choices = f"an excerpt index 0..{len(names) - 1}, one of {names}, or" if names else "this bundle has no excerpts:"
+    raise _BadField("prime", f"{prime!r} is not {choices} 'silence'")
 
 
 class ErrorBody(BaseModel):
@@ -177,7 +240,7 @@ async def _disconnected(request: Request) -> None:
 
 
 def create_app(bundle: Bundle, max_streams: int = 8, queue_limit: int = 16, max_seconds: float = 30.0,
-               threads: int = 1, chunk: int = 512, max_body_bytes: int = 4096, timeout: float = 300.0,
+               threads: int = 1, chunk: int = 512, max_body_bytes: int = 262144, timeout: float = 300.0,
                api_key: str | None = None, step_engine: str | None = None, body_timeout: float = 10.0) -> FastAPI:
     """The application around one bundle (the batcher starts now: a bad bundle fails here, not at a request).
 
@@ -195,6 +258,8 @@ def create_app(bundle: Bundle, max_streams: int = 8, queue_limit: int = 16, max_
     if api_key is not None:
         check_api_key(api_key, "api_key")
     engine = batching.Batcher(bundle, capacity=max_streams, chunk=chunk, threads=threads, engine=step_engine)
+    # Decoded once, at start (their checksums were checked when the bundle loaded).
+    excerpts = [load_excerpt(bundle.path, entry, bundle.card["sample_rate"]) for entry in bundle.excerpts]
 
     class Body(GenerateRequest):
         # This server's limit, in the OpenAPI schema too (clients and fuzzers see it).
@@ -287,6 +352,12 @@ def create_app(bundle: Bundle, max_streams: int = 8, queue_limit: int = 16, max_
             speaker = resolve_speaker(bundle, None if body.speaker is None else str(body.speaker))
         except ValueError as error:
             return _error(400, f"speaker: {error}", ["speaker"])
+        try:
+            # Off the event loop: decoding an uploaded clip takes a moment.
+            prime = await asyncio.to_thread(request_prime, bundle, excerpts, body.prime, body.prime_audio,
+                                            speaker, body.seed)
+        except _BadField as error:
+            return _error(400, str(error), [error.field])
         if slots.locked() and state["waiting"] >= queue_limit:
             return _error(429, "too many requests: all streams are busy and the queue is full; retry later",
                           **{"Retry-After": "1"})
@@ -300,7 +371,7 @@ def create_app(bundle: Bundle, max_streams: int = 8, queue_limit: int = 16, max_
         def left() -> float:
             return timeout - (time.monotonic() - started)
 
-        request = batching.Request(num_samples, body.temperature, body.seed, speaker, deliver)
+        request = batching.Request(num_samples, body.temperature, body.seed, speaker, deliver, prime)
         # Wait for a slot, but not for a client that has left (it must not keep its place in
         # the queue, or the queue fills with ghosts and real clients get 429) nor past the timeout.
         state["waiting"] += 1
@@ -430,4 +501,7 @@ def serve(bundle: Bundle, host: str = "127.0.0.1", port: int = 8000, header_time
 
     app = create_app(bundle, **options)
     print(engine_line(app.state.batcher.sampler), flush=True)
+    if not bundle.excerpts:
+        print(NO_EXCERPTS_NOTE.format(path=bundle.path).replace(" or pass --prime FILE", " or send prime_audio"),
+              flush=True)
     make_server(app, host, port, header_timeout=header_timeout).run()

@@ -167,3 +167,78 @@ def test_an_old_bundle_without_excerpts_generates_from_silence_with_one_note(tra
     np.testing.assert_array_equal(old, silence)  # today's behaviour, exactly
 
 
+# -- the server -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def trained(trained_speaker_bundle):
+    return load_bundle(trained_speaker_bundle)
+
+
+@pytest.fixture(scope="module")
+def client(trained):
+    with TestClient(create_app(trained, max_streams=4, max_seconds=2.0, chunk=256, max_body_bytes=64_000)) as c:
+        yield c
+
+
+def post(client, **body):
+    response = client.post("/v1/generate", json={"seconds": 1.0, "speaker": "bass", **body})
+    assert response.status_code == 200, response.text
+    return sf.read(io.BytesIO(response.content), dtype="float32")[0]
+
+
+def test_server_generates_audible_audio_by_default(client, trained):
+    for seed in (0, 1):
+        assert_audible(post(client, seed=seed), f"server, bass, seed {seed}")
+    assert level(post(client, prime="silence"), RATE)["rms_dbfs"] < -40  # what the server used to send
+    # The slot primed from the excerpt's last receptive field is exactly a lone sampler primed with all of it.
+    entries = trained.excerpts
+    index = next(i for i, e in enumerate(entries) if e["label"] == 0)
+    expected = alone(trained.path, sf.read(trained.file(entries[index]["file"]), dtype="float32")[0], 800, seed=5)
+    name = Path(entries[index]["file"]).stem
+    for prime in (index, name, str(index)):
+        np.testing.assert_array_equal(post(client, seed=5, prime=prime, seconds=0.1), expected)
+
+
+def test_server_accepts_an_uploaded_clip(client, tmp_path):
+    note = (0.6 * np.sin(2 * np.pi * 110 * np.arange(2000) / RATE)).astype(np.float32)
+    buffer = io.BytesIO()
+    sf.write(buffer, note, RATE, subtype="PCM_16", format="WAV")
+    clip = base64.b64encode(buffer.getvalue()).decode()
+    assert_audible(post(client, prime_audio=clip), "server, uploaded note")
+    assert level(post(client, prime="silence"), RATE)["rms_dbfs"] < -40
+
+
+@pytest.mark.parametrize(
+    "body, field, says",
+    [
+        ({"prime": "nope"}, "prime", "00-bass"),
+        ({"prime": 99}, "prime", "excerpt index"),
+        ({"prime": -1}, "prime", "excerpt index"),
+        ({"prime_audio": "!!not base64!!"}, "prime_audio", "base64"),
+        ({"prime_audio": base64.b64encode(b"RIFF nonsense").decode()}, "prime_audio", "cannot be used"),
+        ({"prime_audio": base64.b64encode(np.zeros(800, "<i2").tobytes()).decode()}, "prime_audio", "cannot be used"),
+        ({"prime_audio": "", "speaker": 0}, "prime_audio", "empty"),
+        ({"prime": "silence", "prime_audio": "AAAA"}, "prime", "not both"),
+        ({"prime": [1]}, "prime", ""),
+    ],
+)
+def test_bad_primes_get_a_400_that_names_the_field(client, body, field, says):
+    response = client.post("/v1/generate", json={"seconds": 0.1, "speaker": 0, **body})
+    assert response.status_code == 400, response.text
+    # Pydantic names a union's alternatives ("prime.str"): the field is what comes before the dot.
+    assert field in [f.split(".")[0] for f in response.json()["fields"]] and says in response.json()["error"]
+    assert "/tmp" not in response.json()["error"]  # the temporary file is not the user's business
+    assert client.get("/healthz").json()["active_streams"] == 0
+
+
+def test_an_uploaded_clip_is_bounded_by_the_body_limit(trained):
+    with TestClient(create_app(trained, max_body_bytes=2_000)) as c:
+        clip = base64.b64encode(np.zeros(4000, "<i2").tobytes()).decode()
+        response = c.post("/v1/generate", json={"seconds": 0.1, "speaker": 0, "prime_audio": clip})
+        assert response.status_code == 413
+
+
+
+def test_the_card_lists_the_excerpts_for_clients(client):
+    card = client.get("/v1/model").json()
+    assert [e["label_name"] for e in card["excerpts"]].count("bass") >= 1
