@@ -3,6 +3,7 @@
 Needs Debian's chromium and playwright-core (`make browser-deps`); runs in `make test-browser`.
 """
 
+import io
 import json
 import shutil
 import socket
@@ -12,9 +13,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from export.bundle import export_run
+from serving.excerpts import level
 from tests.test_export import NARROW, make_run
 from wavenet_tf.presets import get_preset
 
@@ -31,32 +35,81 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def test_play_streams_audio_and_draws_the_waveform(tmp_path):
-    # Fail, not skip: under `make test-browser` a missing browser is a broken setup, not a pass.
-    if not (Path(CHROMIUM).exists() and (HERE / "node_modules" / "playwright-core").exists()):
-        pytest.fail("needs Debian's chromium and playwright-core: run `make browser-deps`")
-    make_run(tmp_path / "run", get_preset("tiny", **NARROW))
-    export_run(tmp_path / "run", tmp_path / "bundle", log=lambda *_: None)
-    port = _free_port()
-    server = subprocess.Popen([WAVENET, "serve", str(tmp_path / "bundle"), "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        url = f"http://127.0.0.1:{port}/"
+class _Server:
+    """`wavenet serve BUNDLE` on a free port, ready when entered."""
+
+    def __init__(self, bundle: Path):
+        self.url = f"http://127.0.0.1:{_free_port()}/"
+        self.process = subprocess.Popen([WAVENET, "serve", str(bundle), "--port", self.url.rsplit(":", 1)[1][:-1]],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def __enter__(self) -> "_Server":
         deadline = time.time() + 60
         while time.time() < deadline:
             try:
-                urllib.request.urlopen(url + "healthz", timeout=1)
-                break
+                urllib.request.urlopen(self.url + "healthz", timeout=1)
+                return self
             except OSError:
-                assert server.poll() is None, server.stderr.read().decode()[-2000:]
+                assert self.process.poll() is None, self.process.stderr.read().decode()[-2000:]
                 time.sleep(0.2)
-        out = subprocess.run(["node", str(HERE / "play.mjs"), url, "1"], capture_output=True, text=True,
-                             timeout=120, env={"CHROMIUM": CHROMIUM, "PATH": "/usr/bin:/bin"})
+        raise AssertionError(f"{self.url} did not start in 60 s")
+
+    def __exit__(self, *_) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+    def play(self, seconds: str = "1", prime: str | None = None) -> dict:
+        """Press Play in headless Chromium (``prime``: the prime menu's option value)."""
+        env = {"CHROMIUM": CHROMIUM, "PATH": "/usr/bin:/bin", **({} if prime is None else {"PRIME": prime})}
+        out = subprocess.run(["node", str(HERE / "play.mjs"), self.url, seconds], capture_output=True, text=True,
+                             timeout=120, env=env)
         assert out.returncode == 0, out.stderr[-3000:]
-        result = json.loads(out.stdout.strip().splitlines()[-1])
-        assert result["bytes"] == 44 + 2 * 8000  # the WAV header and one second of 16-bit audio at 8 kHz
-        assert result["drawn"] == 8000
-        assert result["painted"] > 500  # pixels of the waveform on the canvas
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    def generate(self, **body) -> np.ndarray:
+        """The same request the page makes, straight to the API: its samples."""
+        request = urllib.request.Request(self.url + "v1/generate", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return sf.read(io.BytesIO(response.read()), dtype="float32")[0]
+
+
+def _needs_browser() -> None:
+    # Fail, not skip: under `make test-browser` a missing browser is a broken setup, not a pass.
+    if not (Path(CHROMIUM).exists() and (HERE / "node_modules" / "playwright-core").exists()):
+        pytest.fail("needs Debian's chromium and playwright-core: run `make browser-deps`")
+
+
+def test_play_streams_audio_and_draws_the_waveform(tmp_path):
+    _needs_browser()
+    make_run(tmp_path / "run", get_preset("tiny", **NARROW))
+    export_run(tmp_path / "run", tmp_path / "bundle", log=lambda *_: None)
+    with _Server(tmp_path / "bundle") as server:
+        result = server.play("1")
+    assert result["bytes"] == 44 + 2 * 8000  # the WAV header and one second of 16-bit audio at 8 kHz
+    assert result["drawn"] == 8000
+    assert result["painted"] > 500  # pixels of the waveform on the canvas
+
+
+def test_the_page_offers_the_prime_and_shows_the_level_honestly(trained_speaker_bundle):
+    _needs_browser()
+    excerpts = json.loads((trained_speaker_bundle / "model.json").read_text())["excerpts"]
+    with _Server(trained_speaker_bundle) as server:
+        loud = server.play("1")  # the defaults: speaker "bass", one of its excerpts
+        quiet = server.play("1", prime="silence")
+        expected = {name: server.generate(seconds=1.0, temperature=1.0, seed=0, speaker="bass", **body)
+                    for name, body in (("loud", {}), ("quiet", {"prime": "silence"}))}
+    assert loud["primes"] == ["", *map(str, range(len(excerpts))), "silence", "upload"]
+    for result, name in ((loud, "loud"), (quiet, "quiet")):
+        audio = expected[name]
+        assert result["drawn"] == len(audio) == 8000
+        # The level shown is the level of the audio sent (the page and the API agree, sample for sample).
+        assert result["rms_dbfs"] == pytest.approx(level(audio, 8000)["rms_dbfs"], abs=0.1), name
+        assert "dBFS" in result["level"]
+        # True scale: full height is full scale, so the waveform reaches as far as the samples do.
+        middle = result["height"] / 2
+        assert result["top"] == pytest.approx(middle - audio.max() * middle, abs=2), (name, result, audio.max())
+        assert result["bottom"] == pytest.approx(middle - audio.min() * middle, abs=2), (name, result, audio.min())
+    assert loud["rms_dbfs"] > -30 and quiet["rms_dbfs"] < -40
+    # Near-silence stays a thin line (the old page scaled it to fill 90% of the height).
+    assert quiet["bottom"] - quiet["top"] < 0.1 * quiet["height"]

@@ -3,6 +3,7 @@
 import base64
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -237,6 +238,19 @@ def test_an_uploaded_clip_is_bounded_by_the_body_limit(trained):
         response = c.post("/v1/generate", json={"seconds": 0.1, "speaker": 0, "prime_audio": clip})
         assert response.status_code == 413
 
+
+def test_the_schema_documents_the_prime_and_the_page_offers_it(client):
+    schema = client.get("/openapi.json").json()
+    fields = next(iter(schema["components"]["schemas"][name]["properties"]
+                       for name in schema["components"]["schemas"] if "prime" in
+                       schema["components"]["schemas"][name].get("properties", {})))
+    assert "excerpt" in json.dumps(fields["prime"]) and "base64" in json.dumps(fields["prime_audio"])
+    page = client.get("/").text
+    assert 'id="prime"' in page and "dBFS" in page and 'type="file"' in page
+    # The waveform is drawn at its true scale (full height = full scale), never rescaled to the
+    # loudest sample so far (which made near-silence look full).
+    script = page.split("<script>")[1]
+    assert "const scale = canvas.height / 2," in script and not re.search(r"scale = [^;]*/ *peak", script)
 
 
 def test_the_card_lists_the_excerpts_for_clients(client):

@@ -1,5 +1,6 @@
 // Opens the server's page in headless Chromium, presses Play, and checks that audio bytes
 // streamed in and the waveform was drawn. Usage: node play.mjs http://127.0.0.1:PORT/ SECONDS
+// [SCREENSHOT]; PRIME in the environment picks the prime menu's option with that value.
 import { chromium } from "playwright-core";
 
 const [url, seconds] = [process.argv[2], process.argv[3] || "1"];
@@ -13,6 +14,7 @@ try {
   await page.goto(url);
   await page.waitForFunction(() => !document.getElementById("model").textContent.startsWith("loading"));
   await page.fill("#seconds", seconds);
+  if (process.env.PRIME !== undefined) await page.selectOption("#prime", process.env.PRIME);
   await page.click("#play");
   await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("done"), null,
                              { timeout: 60000 });
@@ -20,8 +22,19 @@ try {
     const canvas = document.getElementById("wave");
     const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
     let painted = 0;
-    for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) painted++;
+    // The rows the waveform reaches: at true scale they follow the samples' peaks.
+    let top = canvas.height, bottom = -1;
+    for (let i = 3; i < pixels.length; i += 4) {
+      if (pixels[i] > 0) {
+        painted++;
+        const y = Math.floor((i - 3) / 4 / canvas.width);
+        top = Math.min(top, y); bottom = Math.max(bottom, y);
+      }
+    }
     return { bytes: Number(document.body.dataset.bytes), drawn: Number(document.body.dataset.drawn), painted,
+             top, bottom, height: canvas.height, rms_dbfs: Number(document.body.dataset.rmsDbfs),
+             level: document.getElementById("level").textContent,
+             primes: [...document.getElementById("prime").options].map((o) => o.value),
              status: document.getElementById("status").textContent };
   });
   if (process.argv[4]) await page.screenshot({ path: process.argv[4] });  // optional: look at it
