@@ -127,8 +127,10 @@ def request_prime(bundle: Bundle, excerpts: list, prime: str | int | None, prime
             return excerpts[int(prime)]
     elif prime in names:
         return excerpts[names.index(prime)]
-    choices = f"an excerpt index 0..{len(names) - 1}, one of {names}, or" if names else "this bundle has no excerpts:"
-    raise _BadField("prime", f"{prime!r} is not {choices} 'silence'")
+    if not names:
+        raise _BadField("prime", f"{prime!r}: this bundle has no excerpts (exported before they existed); "
+                                 "use 'silence' or prime_audio, or re-export the bundle")
+    raise _BadField("prime", f"{prime!r} is not an excerpt index 0..{len(names) - 1}, one of {names}, or 'silence'")
 
 
 class ErrorBody(BaseModel):

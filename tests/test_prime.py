@@ -256,3 +256,17 @@ def test_the_schema_documents_the_prime_and_the_page_offers_it(client):
 def test_the_card_lists_the_excerpts_for_clients(client):
     card = client.get("/v1/model").json()
     assert [e["label_name"] for e in card["excerpts"]].count("bass") >= 1
+
+
+def test_a_server_on_a_bundle_without_excerpts_starts_from_silence_and_says_why(speaker_bundle):
+    # `speaker_bundle`'s run has no dataset.json, so its bundle has no excerpts, like older bundles.
+    bundle = load_bundle(speaker_bundle)
+    assert bundle.excerpts == []
+    with TestClient(create_app(bundle, max_streams=2, chunk=256)) as c:
+        response = c.post("/v1/generate", json={"seconds": 0.1, "speaker": 0, "seed": 2})
+        assert response.status_code == 200
+        silent = c.post("/v1/generate", json={"seconds": 0.1, "speaker": 0, "seed": 2, "prime": "silence"})
+        assert response.content == silent.content  # the default is silence, as before excerpts
+        response = c.post("/v1/generate", json={"seconds": 0.1, "speaker": 0, "prime": 0})
+        assert response.status_code == 400 and response.json()["fields"] == ["prime"]
+        assert "has no excerpts" in response.json()["error"] and "re-export" in response.json()["error"]
