@@ -151,6 +151,17 @@ def test_prime_start_and_seconds_choose_the_part_that_primes(trained_speaker_bun
     assert code == 2 and "--prime FILE" in err
 
 
+def test_prime_excerpt_n_picks_one_of_the_bundles_excerpts(trained_speaker_bundle, tmp_path):
+    entries = json.loads((trained_speaker_bundle / "model.json").read_text())["excerpts"]
+    excerpt = sf.read(trained_speaker_bundle / entries[1]["file"], dtype="float32")[0]
+    common = ["--seconds", "0.1", "--speaker", "bass", "--seed", "4", "--engine", "graph", "--quiet"]
+    code, err, audio = generate(trained_speaker_bundle, tmp_path, *common, "--prime", "excerpt:1")
+    assert code == 0, err
+    np.testing.assert_array_equal(audio[:, 0], alone(trained_speaker_bundle, excerpt, 800, seed=4))
+    code, err, _ = generate(trained_speaker_bundle, tmp_path, *common, "--prime", "excerpt:99", name="bad.wav")
+    assert code == 2 and "has excerpts 0.." in err and "00-bass" in err and "Traceback" not in err
+
+
 def test_an_old_bundle_without_excerpts_generates_from_silence_with_one_note(trained_speaker_bundle, tmp_path):
     bundle = tmp_path / "old"
     shutil.copytree(trained_speaker_bundle, bundle)
