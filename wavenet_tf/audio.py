@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import soxr
 
 AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".mp3")
 
@@ -214,12 +215,6 @@ def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     """Band-limited resampling with soxr (its "HQ" quality); a no-op at equal rates."""
     if from_rate == to_rate:
         return audio
-    # Imported here: a serving-only install (no soxr) still reads audio at the model's rate.
-    try:
-        import soxr
-    except ImportError:
-        raise ValueError(f"resampling {from_rate} Hz audio to {to_rate} Hz needs soxr (`pip install soxr`), "
-                         f"or give audio at {to_rate} Hz.") from None
     return soxr.resample(audio, from_rate, to_rate, quality="HQ").astype(np.float32)
 
 
