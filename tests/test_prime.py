@@ -69,6 +69,28 @@ def test_export_stores_lively_excerpts_per_label_listed_with_checksums(trained_s
     assert total < 200_000  # a small part of the bundle
 
 
+def test_export_skips_training_files_that_moved_and_says_so(trained_speaker_bundle, tmp_path):
+    from export.bundle import export_run
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_speaker_bundle.parent / "run", run)
+    record = json.loads((run / "dataset.json").read_text())
+    for row in record["train"]:
+        if row["label"] == "harp":
+            row["path"] = str(tmp_path / "gone" / Path(row["path"]).name)
+    (run / "dataset.json").write_text(json.dumps(record))
+    lines = []
+    export_run(run, tmp_path / "bundle", log=lines.append)
+    assert any("2 training file(s) no longer readable" in line and "gone" in line for line in lines), lines
+    excerpts = load_bundle(tmp_path / "bundle", check_graphs=False).excerpts
+    assert excerpts and {e["label_name"] for e in excerpts} == {"bass"}  # the rest still export
+    (run / "dataset.json").unlink()
+    lines.clear()
+    export_run(run, tmp_path / "bundle2", log=lines.append)
+    assert any("no dataset.json" in line for line in lines), lines
+    assert load_bundle(tmp_path / "bundle2", check_graphs=False).excerpts == []
+
+
 def test_a_tampered_or_missing_excerpt_is_refused(trained_speaker_bundle, tmp_path):
     bundle = tmp_path / "bundle"
     shutil.copytree(trained_speaker_bundle, bundle)
