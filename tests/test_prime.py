@@ -166,7 +166,9 @@ def test_prime_start_and_seconds_choose_the_part_that_primes(trained_speaker_bun
     code, err, _ = generate(trained_speaker_bundle, tmp_path, *common[:-1], "--prime", str(tmp_path / "file.wav"),
                             "--prime-start", "0.9", name="tail.wav")
     assert code == 0 and "near-silent" in err  # the user is told why it may be quiet
-    for bad, says in ((["--prime-start", "5"], "outside"), (["--prime-seconds", "0"], "must be > 0")):
+    for bad, says in ((["--prime-start", "5"], "outside"), (["--prime-seconds", "0"], "finite number > 0"),
+                      (["--prime-seconds", "inf"], "finite number > 0"), (["--prime-start", "nan"], ">= 0"),
+                      (["--prime-start", "-1"], ">= 0")):
         code, err, _ = generate(trained_speaker_bundle, tmp_path, *common, "--prime", str(tmp_path / "file.wav"),
                                 *bad, name="bad.wav")
         assert code == 2 and says in err and "Traceback" not in err

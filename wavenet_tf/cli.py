@@ -434,6 +434,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     check_temperature(args.temperature)
     check_count(args.chunk_size, "--chunk-size")
     check_count(args.threads, "--threads")
+    if args.prime_seconds is not None:
+        check_positive(args.prime_seconds, "--prime-seconds")
+    if args.prime_start is not None and not (math.isfinite(args.prime_start) and args.prime_start >= 0):
+        raise ValueError(f"--prime-start must be a finite number of seconds >= 0, got {args.prime_start}.")
     if args.out != "-":
         check_output_file(args.out)
     bundle = load_bundle(args.bundle)
