@@ -48,6 +48,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+import soundfile as sf
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving import batcher as batching
@@ -82,6 +83,10 @@ class GenerateRequest(BaseModel):
                           "from; its most active receptive field primes. Bounded by the request body limit")
 
 
+# The longest uploaded prime clip, in seconds (only its last receptive field reaches the model).
+MAX_PRIME_SECONDS = 30.0
+
+
 class _BadField(ValueError):
     """A request field the model cannot use; ``field`` names it."""
 
@@ -109,6 +114,15 @@ def request_prime(bundle: Bundle, excerpts: list, prime: str | int | None, prime
         with tempfile.NamedTemporaryFile(suffix=".audio") as handle:
             handle.write(data)
             handle.flush()
+            try:
+                # The body limit bounds the bytes, not the samples: a FLAC of silence decodes
+                # to hours. Its header says how long it is before anything is decoded.
+                info = sf.info(handle.name)
+                if info.samplerate > 0 and info.frames / info.samplerate > MAX_PRIME_SECONDS:
+                    raise _BadField("prime_audio", f"the clip is {info.frames / info.samplerate:.1f} s long; send "
+                                                   f"at most {MAX_PRIME_SECONDS:g} s (only its end primes)")
+            except RuntimeError:  # sf.LibsndfileError
+                pass  # not a file libsndfile reads: load_audio says why below
             try:
                 audio, _ = load_audio(handle.name, rate, use_tensorflow=False)
             except ValueError as error:  # AudioError names the temporary file: say "the clip" instead

@@ -268,6 +268,19 @@ def test_bad_primes_get_a_400_that_names_the_field(client, body, field, says):
     assert client.get("/healthz").json()["active_streams"] == 0
 
 
+def test_an_uploaded_clip_is_bounded_in_length_too(client):
+    # 20 minutes of silence as FLAC is about 30 KB: within the body limit, but not a short clip.
+    buffer = io.BytesIO()
+    with sf.SoundFile(buffer, "w", RATE, 1, format="FLAC", subtype="PCM_16") as f:
+        for _ in range(20):
+            f.write(np.zeros(60 * RATE, np.int16))
+    assert len(buffer.getvalue()) < 45_000  # base64 of it fits the client's 64,000-byte body limit
+    clip = base64.b64encode(buffer.getvalue()).decode()
+    response = client.post("/v1/generate", json={"seconds": 0.1, "speaker": 0, "prime_audio": clip})
+    assert response.status_code == 400 and response.json()["fields"] == ["prime_audio"]
+    assert "1200.0 s long; send at most 30 s" in response.json()["error"]
+
+
 def test_an_uploaded_clip_is_bounded_by_the_body_limit(trained):
     with TestClient(create_app(trained, max_body_bytes=2_000)) as c:
         clip = base64.b64encode(np.zeros(4000, "<i2").tobytes()).decode()
