@@ -80,7 +80,7 @@ class GenerateRequest(BaseModel):
                           "the speaker's excerpts, chosen by the seed")
     prime_audio: str | None = Field(
         None, description="instead of `prime`: base64 of a short audio file (WAV, FLAC, OGG or MP3) to continue "
-                          "from; its most active receptive field primes. Bounded by the request body limit")
+                          "from; its most active receptive field primes. At most 30 s long, and within the request body limit")
 
 
 # The longest uploaded prime clip, in seconds (only its last receptive field reaches the model).
