@@ -460,7 +460,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         print(engine_line(sampler), file=sys.stderr)
     prime, note = resolve_prime(bundle, args.prime, args.streams, args.seed, sampler.global_ids,
                                 args.prime_start, args.prime_seconds)
-    if note:
+    if note and not args.quiet:
         print(note, file=sys.stderr)
     sampler.prime(prime)
     total = int(round(args.seconds * rate))
@@ -762,7 +762,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="native: step_native.onnx, many samples per call; graph: the standard step.onnx; "
                                "auto (default, or $WAVENET_ENGINE): native when its library loads")
     generate.add_argument("--chunk-size", type=int, default=1024, help="samples per written chunk")
-    generate.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+    generate.add_argument("--quiet", action="store_true", help="nothing on stderr but errors (no engine line, progress or notes)")
     generate.set_defaults(func=cmd_generate)
 
     serve_parser = commands.add_parser(
