@@ -108,7 +108,7 @@ def request_prime(bundle: Bundle, excerpts: list, prime: str | int | None, prime
             raise _BadField("prime_audio", "not base64 (standard alphabet, with padding)") from None
         if not data:
             raise _BadField("prime_audio", "empty")
-        from wavenet_tf.audio import load_audio
+        from serving.card_audio import load_for_bundle
 
         # The project's decoders read files: the clip gets a temporary one, deleted after.
         with tempfile.NamedTemporaryFile(suffix=".audio") as handle:
@@ -124,7 +124,7 @@ def request_prime(bundle: Bundle, excerpts: list, prime: str | int | None, prime
             except RuntimeError:  # sf.LibsndfileError
                 pass  # not a file libsndfile reads: load_audio says why below
             try:
-                audio, _ = load_audio(handle.name, rate, use_tensorflow=False)
+                audio = load_for_bundle(bundle.card, handle.name)  # cleaned as in training, like the CLI's
             except ValueError as error:  # AudioError names the temporary file: say "the clip" instead
                 # libsndfile's own message can name the temporary file too.
                 reason = (getattr(error, "reason", None) or str(error)).replace(handle.name, "the clip")
