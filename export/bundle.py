@@ -34,7 +34,7 @@ from export.native_graph import build_native_graph
 from export.step_graph import build_step_graph, residual_offsets
 from export.tf_step import make_tf_step
 from serving.bundle import BUNDLE_FORMAT_VERSION, file_digest
-from serving.excerpts import choose_excerpts, write_excerpts
+from serving.excerpts import EXCERPTS_FOLDER, choose_excerpts, write_excerpts
 from wavenet_tf.model import WaveNet
 from wavenet_tf.step_weights import extract_step_weights
 from wavenet_tf.train import load_run_config, load_run_model, read_json
@@ -226,8 +226,10 @@ def check_destination(run: Path, out: Path) -> bool:
         listed = set(json.loads((out / "model.json").read_text()).get("files") or {})
     except (OSError, ValueError, AttributeError):
         listed = set()
-    known = listed | {"model.json", "wavenet.onnx", "step.onnx", "step_sampler.onnx", "step_native.onnx",
-                      "cond.onnx", "saved_model"}
+    # Entries of the card name files inside folders too ("excerpts/00-bass.wav"): the folder is known.
+    known = {name.split("/")[0] for name in listed} | {"model.json", "wavenet.onnx", "step.onnx",
+                                                        "step_sampler.onnx", "step_native.onnx", "cond.onnx",
+                                                        "saved_model", EXCERPTS_FOLDER}
     extra = [name for name in entries if name not in known]
     if extra:
         raise ExportError(f"--out {out} is a bundle that also holds {', '.join(extra[:5])}, which export did not "

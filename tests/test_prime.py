@@ -91,6 +91,17 @@ def test_export_skips_training_files_that_moved_and_says_so(trained_speaker_bund
     assert load_bundle(tmp_path / "bundle2", check_graphs=False).excerpts == []
 
 
+def test_export_replaces_a_bundle_with_excerpts(trained_speaker_bundle, tmp_path):
+    from export.bundle import export_run
+
+    out = tmp_path / "bundle"
+    shutil.copytree(trained_speaker_bundle, out)
+    lines = []
+    export_run(trained_speaker_bundle.parent / "run", out, log=lines.append)  # its excerpts/ is the bundle's own
+    assert any("replaced the previous bundle" in line for line in lines), lines
+    assert load_bundle(out, check_graphs=False).excerpts
+
+
 def test_a_tampered_or_missing_excerpt_is_refused(trained_speaker_bundle, tmp_path):
     bundle = tmp_path / "bundle"
     shutil.copytree(trained_speaker_bundle, bundle)
