@@ -112,36 +112,46 @@ plt.show()
 # ## Priming
 #
 # Generation needs a past. With none, the sampler starts from a receptive field of digital
-# silence — and a model trained on melodies that decay into silence may well continue
-# silence (the demo's model does; this one, conditioned on the instrument, need not).
-# **Priming** runs the full network once over a real snippet, fills the ring buffer with
-# every layer's state, and continues from there: the start of the generated audio then
-# follows the snippet's pitch and level.
+# silence, and a model trained on melodies that decay into silence may well continue
+# silence. **Priming** runs the full network once over real audio, fills the ring buffer with
+# every layer's state, and generation continues from the prime's end. Only the last
+# receptive field of a prime reaches the model, so what matters is how the prime *ends*.
+#
+# `wavenet export` stores a few short, lively **excerpts** of the training audio in the
+# bundle (per instrument for a conditioned model, listed in the card with checksums), and
+# `wavenet generate` and the server prime from one of them unless told otherwise
+# (`--prime silence`, `--prime excerpt:NAME`, or `--prime FILE` with `--prime-start` and
+# `--prime-seconds` to choose the part). The figures below compare the level of the same
+# model's output primed with silence and with one of its excerpts: RMS in dBFS, and the share
+# of 20 ms frames quieter than −50 dBFS.
 
 # %%
-from wavenet_tf.demo import loudest_snippet
-
 import soundfile
 
-melody, _ = soundfile.read(sorted(folder.rglob("*.wav"))[1], dtype="float32")  # a harp melody
-prime = loudest_snippet(melody, int(0.05 * rate))
+from serving.excerpts import excerpt_name, level
+from serving.generate import resolve_prime
+
+for entry in bundle.excerpts:
+    print(f"excerpt {excerpt_name(entry):10s} label {entry.get('label')}  from {entry.get('source')}")
 num = int(SECONDS * rate)
 
 
-def generate(temperature=1.0, prime_audio=prime, global_id=1, seed=0):
+def generate(temperature=1.0, prime="excerpt", global_id=1, seed=0):
+    audio, _ = resolve_prime(bundle, prime, streams=1, seed=seed, global_ids=[global_id])
     sampler = StreamingSampler(bundle, temperature=temperature, seed=seed, global_ids=[global_id])
-    sampler.prime(prime_audio)
+    sampler.prime(None if audio is None else audio[0])
     return sampler.generate(num)[0]
 
 
-def rms_db(audio):
-    return 20 * np.log10(np.sqrt(np.mean(audio**2)) + 1e-9)
+def describe(audio):
+    figures = level(audio, rate)
+    return f"{figures['rms_dbfs']:6.1f} dBFS RMS, {100 * figures['near_silent_fraction']:3.0f}% near-silent frames"
 
 
-from_silence, from_melody = generate(prime_audio=None), generate()
-print(f"primed with silence: {rms_db(from_silence):6.1f} dBFS RMS;  primed with 50 ms of a melody: "
-      f"{rms_db(from_melody):6.1f} dBFS RMS")
-display(Audio(from_melody, rate=rate))
+from_silence, from_excerpt = generate(prime="silence"), generate()
+print(f"primed with silence:         {describe(from_silence)}")
+print(f"primed with a harp excerpt:  {describe(from_excerpt)}")
+display(Audio(from_excerpt, rate=rate))
 
 # %% [markdown]
 # ## Temperature
@@ -160,7 +170,7 @@ for ax, (t, clip) in zip(axes, clips.items()):
     ax.set(ylim=(-1, 1), ylabel=f"T={t}")
     power = np.abs(np.fft.rfft(clip)) ** 2 + 1e-12
     flatness = np.exp(np.mean(np.log(power))) / np.mean(power)  # 1 for a flat spectrum, near 0 for a tone
-    print(f"T = {t}: RMS {rms_db(clip):6.1f} dBFS, spectral flatness {flatness:.2f} (white noise ≈ 0.56)")
+    print(f"T = {t}: {describe(clip)}, spectral flatness {flatness:.2f} (white noise ≈ 0.56)")
 axes[-1].set_xlabel("s")
 plt.tight_layout()
 plt.show()
@@ -169,18 +179,46 @@ display(Audio(clips[0.7], rate=rate))
 # %% [markdown]
 # ## Conditioning: choose the instrument
 #
-# The same model, primed the same way, asked for `bass` (id 0) or `harp` (id 1). Look at
-# the spectrograms: the Karplus–Strong `bass` has a longer delay line — lower pitches.
+# The same model asked for `bass` (id 0) or `harp` (id 1), each primed from one of its own
+# excerpts as `wavenet generate` does. The built-in `bass` plays MIDI notes 36–55 (65–196 Hz) and the `harp`
+# 60–84 (262–1,047 Hz). The pitch printed for each clip is the median over its voiced 64 ms
+# frames (a frame is voiced when its normalized autocorrelation peaks above 0.5 between
+# 60 Hz and 1.1 kHz), beside the same measure on the training melodies: a model that has
+# learned the conditioning puts each id near its own instrument. A few hundred training steps
+# may not be enough: read the numbers, then listen.
 
 # %%
+def median_pitch(audio, frame=512):
+    """Median F0 in Hz over voiced frames, and the share of frames that are voiced."""
+    low, high = int(rate / 1100), int(rate / 60)
+    pitches, frames = [], 0
+    for first in range(0, len(audio) - frame, frame // 2):
+        x = audio[first : first + frame] - audio[first : first + frame].mean()
+        frames += 1
+        if np.sqrt(np.mean(x**2)) < 10 ** (-50 / 20):
+            continue
+        ac = np.correlate(x, x, "full")[frame - 1 :]
+        ac = ac / (ac[0] + 1e-12)
+        lag = low + int(np.argmax(ac[low:high]))
+        if ac[lag] > 0.5:
+            pitches.append(rate / lag)
+    return (float(np.median(pitches)) if pitches else float("nan")), len(pitches) / max(frames, 1)
+
+
 labels = ["bass", "harp"]
+for label in labels:
+    melodies = [soundfile.read(p, dtype="float32")[0] for p in sorted((folder / label).glob("*.wav"))[:4]]
+    pitch, voiced = median_pitch(np.concatenate(melodies))
+    print(f"training {label}: median pitch {pitch:6.0f} Hz, {100 * voiced:3.0f}% voiced frames")
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
 for ax, label_id in zip(axes, (0, 1)):
     clip = generate(global_id=label_id)
-    ax.specgram(clip, NFFT=256, Fs=rate, noverlap=192, cmap="magma")
-    spectrum = np.abs(np.fft.rfft(clip))
-    centroid = (np.fft.rfftfreq(len(clip), 1 / rate) * spectrum).sum() / spectrum.sum()
-    ax.set(title=f"global id {label_id} ({labels[label_id]}): centroid {centroid:.0f} Hz", xlabel="s", ylabel="Hz")
+    pitch, voiced = median_pitch(clip)
+    print(f"generated id {label_id} ({labels[label_id]}): median pitch {pitch:6.0f} Hz, "
+          f"{100 * voiced:3.0f}% voiced frames, {describe(clip)}")
+    with np.errstate(divide="ignore"):  # log10 of the silent bins' zero power
+        ax.specgram(clip, NFFT=256, Fs=rate, noverlap=192, cmap="magma")
+    ax.set(title=f"global id {label_id} ({labels[label_id]})", xlabel="s", ylabel="Hz")
     display(Audio(clip, rate=rate))
 plt.tight_layout()
 plt.show()
@@ -189,7 +227,8 @@ plt.show()
 # From the shell the same knobs are flags:
 #
 # ```
-# wavenet generate BUNDLE --seconds 2 --temperature 0.8 --speaker harp --prime melody.wav --out out.wav
+# wavenet generate BUNDLE --seconds 2 --temperature 0.8 --speaker harp --out out.wav   # primed from an excerpt
+# wavenet generate BUNDLE --speaker harp --prime melody.wav --prime-start 1.5 --prime-seconds 0.2 --out out.wav
 # ```
 #
 # and `wavenet serve BUNDLE` streams the same generation over HTTP to a browser.

@@ -39,6 +39,23 @@ def drop_tensorflow_chatter(notebook) -> None:
             cell["outputs"] = kept
 
 
+def relative_paths(notebook, work: Path) -> None:
+    """Write the work folder as ``_work`` and the repository as ``.`` in text outputs: an executed
+    notebook is read on other machines, where the building machine's absolute paths mean nothing."""
+    # Longest first: the work folder usually lies inside the repository.
+    prefixes = sorted({(str(work), "_work"), (str(work.resolve()), "_work"), (str(HERE.parent), ".")},
+                      key=lambda pair: len(pair[0]), reverse=True)
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            fields = [("text", output)] if "text" in output else []
+            fields += [(kind, output["data"]) for kind in ("text/plain", "text/html") if kind in output.get("data", {})]
+            for key, holder in fields:
+                text = holder[key]
+                for prefix, replacement in prefixes:
+                    text = text.replace(prefix, replacement)
+                holder[key] = text
+
+
 def sources(selected: list[str]) -> list[Path]:
     found = sorted(p for p in HERE.glob("[0-9][0-9]_*.py"))
     if selected:
@@ -64,6 +81,7 @@ def build(source: Path, out: Path, quick: bool, work: Path, timeout: int = 900) 
                             resources={"metadata": {"path": str(HERE)}})
     client.execute(env=env)
     drop_tensorflow_chatter(notebook)
+    relative_paths(notebook, work)
     out.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, out / f"{source.stem}.ipynb")
     return time.perf_counter() - started
