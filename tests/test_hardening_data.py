@@ -400,7 +400,9 @@ def test_tampered_cards_are_refused_by_name_never_a_traceback(plain_bundle, tmp_
     assert sum(code == 2 for code in outcomes.values()) > 0.8 * len(outcomes)
 
 
-@pytest.mark.parametrize("name", ["/usr", "../x", "..", "a/b"])
+# Only excerpts/NAME, one level deep, may name a folder (the bundle's excerpts of its training audio).
+@pytest.mark.parametrize("name", ["/usr", "../x", "..", "a/b", "excerpts/../model.json", "excerpts/a/b.wav",
+                                  "other/x.wav", "excerpts/", "/excerpts/x.wav"])
 def test_card_file_entries_stay_inside_the_bundle(plain_bundle, tmp_path, name):
     work = tmp_path / "b"
     shutil.copytree(plain_bundle, work)
