@@ -25,8 +25,11 @@ from wavenet_tf.model import WaveNet
 TOLERANCE = 1e-4
 
 
-class ParityError(AssertionError):
-    """An engine disagrees with the Keras model by more than the tolerance."""
+class ParityError(RuntimeError):
+    """An engine disagrees with the Keras model by more than the tolerance.
+
+    A RuntimeError, not an AssertionError: it reports a broken export to the user (one line
+    from `wavenet export --verify`), and `python -O` must not make it disappear."""
 
 
 def _random_inputs(model: WaveNet, batch: int, length: int, rng) -> dict[str, np.ndarray]:
