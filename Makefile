@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test test-reliability test-deploy demo clean notebooks bench bench-data bench-train bench-learn browser-deps test-browser
+.PHONY: install test test-reliability test-deploy demo clean notebooks bench bench-data bench-train bench-learn browser-deps test-browser quality-deps bench-quality
 
 # The stamp is newer than every requirements file once the install has succeeded. The install
 # also compiles the native step engine (setup.py, serving/csrc) with the system's gcc.
@@ -34,6 +34,12 @@ test-deploy: $(STAMP)
 browser-deps:
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 	cd tests/browser && npm install --no-audit --no-fund --silent
+
+# Debian's FluidSynth, its General-MIDI soundfont and eSpeak NG: the real-audio quality benchmark's
+# instruments and voices (rendered at run time; nothing large is committed).
+quality-deps:
+	command -v fluidsynth >/dev/null && command -v espeak-ng >/dev/null && test -f /usr/share/sounds/sf2/FluidR3_GM.sf2 || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fluidsynth fluid-soundfont-gm espeak-ng)
 
 test-browser: $(STAMP) browser-deps
 	$(PY) -m pytest -m browser -p no:cacheprovider
