@@ -194,3 +194,42 @@ def test_a_few_hundred_steps_learn_a_periodic_signal(tmp_path):
     unigram = unigram_bits(mu_law_encode(sf.read(folder / "tone1.wav", dtype="float32")[0]))
     final = state["history"][-1]["val_bits_per_sample"]
     assert final < 0.5 * unigram, f"validation {final:.2f} bits/sample vs unigram {unigram:.2f}"
+
+
+def test_max_cpu_minutes_stops_after_the_epoch_that_spends_the_budget(data_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    budget = ["--epochs", "50", "--steps-per-epoch", "2", "--audio-every", "0", "--max-cpu-minutes", "0.0001"]
+    assert main(small_run(data_dir, run, tmp_path / "cache", *budget)) == 0
+    state = json.loads((run / "state.json").read_text())
+    rows = read_metrics(run)
+    assert state["epoch"] == 1 and len(rows) == 1  # one epoch spends far more than 6 ms of CPU
+    assert float(rows[0]["cpu_seconds"]) == pytest.approx(state["cpu_seconds"], abs=0.01) and state["cpu_seconds"] > 0
+    # Resumed with the same budget there is nothing to do; with a larger one it goes on counting.
+    assert main(["train", "--out", str(run), "--resume", "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert json.loads((run / "state.json").read_text())["epoch"] == 1
+    assert main(["train", "--out", str(run), "--resume", "--cache-dir", str(tmp_path / "cache"), "--epochs", "2",
+                 "--max-cpu-minutes", "0"]) == 0
+    rows = read_metrics(run)
+    assert [int(r["epoch"]) for r in rows] == [1, 2] and float(rows[1]["cpu_seconds"]) > float(rows[0]["cpu_seconds"])
+    capsys.readouterr()
+    assert main(small_run(data_dir, tmp_path / "bad", tmp_path / "cache", "--max-cpu-minutes", "-1")) == 2
+    assert "max_cpu_minutes must be >= 0" in capsys.readouterr().err
+
+
+def test_val_data_is_the_validation_set_and_every_data_file_trains(data_dir, tmp_path, capsys):
+    held_out = tmp_path / "held_out"
+    write_builtin_dataset(held_out, num_files=2, seconds=1.0, sample_rate=8000, seed=5)
+    run = tmp_path / "run"
+    assert main(small_run(data_dir, run, tmp_path / "cache", "--val-data", str(held_out), "--epochs", "1",
+                          "--steps-per-epoch", "2", "--audio-every", "0")) == 0
+    record = json.loads((run / "dataset.json").read_text())
+    assert len(record["train"]) == 4 and all(Path(r["path"]).is_relative_to(data_dir.resolve()) for r in record["train"])
+    assert len(record["val"]) == 2 and all(Path(r["path"]).is_relative_to(held_out.resolve()) for r in record["val"])
+    assert json.loads((run / "config.json").read_text())["val_source"] == str(held_out)
+    assert "val_loss" in read_metrics(run)[0]
+    capsys.readouterr()
+    (held_out / "drums").mkdir()
+    next(held_out.rglob("*.wav")).rename(held_out / "drums" / "x.wav")
+    assert main(small_run(data_dir, tmp_path / "run2", tmp_path / "cache", "--val-data", str(held_out))) == 2
+    err = capsys.readouterr().err
+    assert "has label 'drums'" in err and "same sub-folder names" in err

@@ -301,7 +301,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     state = train(
         args.data, args.out, model, data, train_config, resume=args.resume,
         global_conditioning=args.global_cond, local_conditioning=args.local_cond,
-        cache_dir=args.cache_dir, strict=args.strict, allow_one_label=args.allow_one_label,
+        cache_dir=args.cache_dir, strict=args.strict, allow_one_label=args.allow_one_label, val_source=args.val_data,
         # A progress bar only on a terminal; a log file gets one plain line per epoch.
         verbose="auto" if sys.stdout.isatty() else "lines",
     )
@@ -665,6 +665,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  wavenet train ~/recordings --out runs/first --preset small --epochs 50\n"
                "  wavenet train ~/recordings --out runs/first --resume --epochs 80\n"
                "  wavenet train speakers/ --out runs/gc --global-cond --residual-channels 64\n"
+               "  wavenet train pieces/ --val-data held_out/ --out runs/q --max-cpu-minutes 30 --steps-per-epoch 25\n"
                "  TF_CONFIG='{...}' wavenet train data/ --out runs/mw --strategy multiworker",
     )
     train.add_argument("data", metavar="DATA", nargs="?", default=None,
@@ -672,6 +673,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, help="run directory")
     train.add_argument("--preset", default=None, choices=preset_names(), help="model preset (new runs: small)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    train.add_argument("--val-data", default=None, metavar="DIR",
+                       help="validation audio (held-out recordings; same label sub-folders); all of DATA trains")
     train.add_argument("--mixed-precision", action="store_true",
                        help="compute in bfloat16 on CPU / float16 on GPU (sets --precision)")
     train.add_argument("--global-cond", action="store_true", help="condition on each file's label (speaker/instrument)")

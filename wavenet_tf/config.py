@@ -273,6 +273,10 @@ class TrainConfig(_Config):
     audio_every: int = 5
     # Seconds of audio each summary generates.
     audio_seconds: float = 2.0
+    # Stop at the end of the epoch in which the run's CPU time (every thread of the process,
+    # summed over resumed sessions) reaches this many minutes; 0 means no limit. A budget in
+    # CPU time, not wall time, is what compares on a machine shared with other work.
+    max_cpu_minutes: float = 0.0
 
     def __post_init__(self) -> None:
         self._require_positive_ints("epochs", "steps_per_epoch", "validation_steps")
@@ -280,6 +284,8 @@ class TrainConfig(_Config):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ValueError(f"TrainConfig.{name} must be a finite number, got {value!r}.")
+        if not self.max_cpu_minutes >= 0:
+            raise ValueError(f"TrainConfig.max_cpu_minutes must be >= 0 (0: no limit), got {self.max_cpu_minutes!r}.")
         if not self.learning_rate > 0:
             raise ValueError(f"TrainConfig.learning_rate must be positive, got {self.learning_rate!r}.")
         if self.strategy not in STRATEGIES:

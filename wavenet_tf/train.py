@@ -234,17 +234,20 @@ class RunCheckpoint(keras.callbacks.Callback):
     """At the end of every epoch: checkpoint, models, metrics.csv, then the state commit."""
 
     def __init__(self, run: Path, wavenet: WaveNet, checkpoint: tf.train.Checkpoint, state: dict[str, Any],
-                 steps_per_epoch: int):
+                 steps_per_epoch: int, max_cpu_minutes: float = 0.0):
         super().__init__()
         self.run = run
         self.wavenet = wavenet
         self.manager = tf.train.CheckpointManager(checkpoint, run / "checkpoints", max_to_keep=3)
         self.state = state
         self.steps_per_epoch = steps_per_epoch
+        self.max_cpu_minutes = max_cpu_minutes
         self._started = time.perf_counter()
+        self._cpu_started = time.process_time()
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._started = time.perf_counter()
+        self._cpu_started = time.process_time()
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         # A diverged step poisons every weight: stop before the epoch's commit can save them.
@@ -271,6 +274,10 @@ class RunCheckpoint(keras.callbacks.Callback):
             raise RunError(f"{self.run}: saving epoch {epoch + 1} failed ({error}). The run is intact at epoch "
                            f"{committed} (state.json); free space or fix the folder, then run again with "
                            "--resume.") from None
+        if over_cpu_budget(self.state, self.max_cpu_minutes):
+            logger.info("%s: %.1f CPU-minutes used (budget %g) after epoch %d; stopping", self.run,
+                        self.state["cpu_seconds"] / 60, self.max_cpu_minutes, epoch + 1)
+            self.model.stop_training = True
 
     def _commit(self, epoch: int, logs: dict[str, Any] | None) -> None:
         logs = {k: float(v) for k, v in (logs or {}).items()}
@@ -278,9 +285,12 @@ class RunCheckpoint(keras.callbacks.Callback):
         # the window stream it indexes) backwards.
         step = self.state["step"] + self.steps_per_epoch
         prefix = self.manager.save(checkpoint_number=step)
+        # CPU seconds of every thread (training, tf.data, validation, saving), summed over the
+        # sessions of a resumed run: the x axis of a learning curve on a shared machine.
+        cpu_seconds = self.state.get("cpu_seconds", 0.0) + time.process_time() - self._cpu_started
         row = {"epoch": epoch + 1, "step": step, **logs,
                "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
-               "seconds": round(time.perf_counter() - self._started, 2)}
+               "seconds": round(time.perf_counter() - self._started, 2), "cpu_seconds": round(cpu_seconds, 2)}
         history = [r for r in self.state["history"] if r["epoch"] < epoch + 1] + [row]
         monitor = "val_loss" if "val_loss" in logs else "loss"
         improved = self.state.get("best") is None or logs[monitor] < self.state["best"]["value"]
@@ -289,10 +299,15 @@ class RunCheckpoint(keras.callbacks.Callback):
             atomic_write(self.run / "model_best.keras", lambda tmp: self.wavenet.save(tmp), checksum=True)
         write_text_atomically(self.run / "metrics.csv", _csv(history))
         self.state.update(epoch=epoch + 1, step=step, checkpoint=os.path.basename(prefix), history=history,
-                          checkpoint_files=checkpoint_digests(Path(prefix)))
+                          checkpoint_files=checkpoint_digests(Path(prefix)), cpu_seconds=cpu_seconds)
         if improved:
             self.state["best"] = {"metric": monitor, "value": logs[monitor], "epoch": epoch + 1}
         write_json(self.run / "state.json", self.state)  # the commit point: always last
+
+
+def over_cpu_budget(state: dict[str, Any], max_cpu_minutes: float) -> bool:
+    """Whether the run in ``state`` has used its CPU budget (never, for a budget of 0)."""
+    return bool(max_cpu_minutes) and state.get("cpu_seconds", 0.0) >= 60.0 * max_cpu_minutes
 
 
 def checkpoint_digests(prefix: Path) -> dict[str, str]:
@@ -463,14 +478,19 @@ def train(
     strict: bool = False,
     verbose: str | int = "auto",
     allow_one_label: bool = False,
+    val_source: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) a run in ``out``; returns the final state (epoch, step, best, history).
 
     With ``resume``, the run's saved configuration is used; a ``model_config`` that differs
     from it is refused. ``data_config``/``train_config`` given on resume replace the saved
-    ones (to train for more epochs, say).
+    ones (to train for more epochs, say). With ``val_source``, its files are the validation
+    set (held-out pieces, say) and every file of ``source`` trains.
     """
     train_config = train_config or TrainConfig()
+    if train_config.max_cpu_minutes and train_config.strategy == "multiworker":
+        raise RunError("--max-cpu-minutes is not supported with --strategy multiworker (each worker would "
+                       "count its own CPU time and they could stop at different epochs).")
     strategy = make_strategy(train_config.strategy)  # MultiWorkerMirroredStrategy must come first
     out = Path(out)
     is_chief, worker_index = _worker(strategy)
@@ -496,6 +516,7 @@ def train(
         model_config = saved_model
         data_config = data_config or saved_data
         source = source or saved["data_source"]
+        val_source = val_source or saved.get("val_source")
         committed = [name for name in ("checkpoints", "model_best.keras", "model_last.keras") if (run / name).exists()]
         if not (run / "state.json").is_file() and committed:
             raise RunError(f"{run}: state.json (the commit point) is missing but the run holds "
@@ -509,12 +530,12 @@ def train(
     with RunLock(run):
         return _train_locked(source, run, out, model_config, data_config, train_config, strategy, is_chief,
                              saved, resume, global_conditioning, local_conditioning, allow_one_label, cache_dir,
-                             strict, verbose)
+                             strict, verbose, val_source)
 
 
 def _train_locked(source, run, out, model_config, data_config, train_config, strategy, is_chief, saved, resume,
-                  global_conditioning, local_conditioning, allow_one_label, cache_dir, strict, verbose):
-    from wavenet_tf.data import aligned_target_length, prepare, window_dataset, write_dataset_manifest
+                  global_conditioning, local_conditioning, allow_one_label, cache_dir, strict, verbose, val_source):
+    from wavenet_tf.data import aligned_target_length, window_dataset, write_dataset_manifest
 
     # Read (and check) the commit point before anything in the run is rewritten.
     state = read_state(run) if resume and (run / "state.json").is_file() else {
@@ -528,7 +549,7 @@ def _train_locked(source, run, out, model_config, data_config, train_config, str
     # A conditioned run keeps the label ids it was trained with: resuming on relabelled data
     # must not silently renumber them (an unknown label is refused by `prepare`).
     labels = saved.get("labels") if saved is not None and model_config.global_conditioning_classes else None
-    prepared = prepare(source, model_config, data_config, cache_dir=cache_dir, strict=strict, labels=labels)
+    prepared = _prepare(source, val_source, model_config, data_config, cache_dir, strict, labels)
     if saved is None:
         if (global_conditioning and not model_config.global_conditioning_classes and len(prepared.label_names) < 2
                 and not allow_one_label):
@@ -541,7 +562,7 @@ def _train_locked(source, run, out, model_config, data_config, train_config, str
             model_config = model_config.replace(
                 local_conditioning_channels=80, upsample_scales=model_config.upsample_scales or (4, 8, 8))
         if model_config.local_conditioning_channels and prepared.train[0].mel is None:
-            prepared = prepare(source, model_config, data_config, cache_dir=cache_dir, strict=strict)
+            prepared = _prepare(source, val_source, model_config, data_config, cache_dir, strict)
     if model_config.global_conditioning_classes and len(prepared.label_names) > model_config.global_conditioning_classes:
         raise RunError(f"the data has {len(prepared.label_names)} labels but the model has "
                        f"{model_config.global_conditioning_classes} global classes.")
@@ -554,6 +575,7 @@ def _train_locked(source, run, out, model_config, data_config, train_config, str
         "format_version": RUN_FORMAT_VERSION, "model": model_config.to_dict(), "data": data_config.to_dict(),
         # Absolute, so `--resume` without DATA works from any working directory.
         "train": train_config.to_dict(), "data_source": os.path.abspath(str(source)), "labels": prepared.label_names,
+        "val_source": None if val_source is None else os.path.abspath(str(val_source)),
         "target_length": target_length, "receptive_field": r,
         "data_summary": {k: v for k, v in prepared.summary().items() if k != "skipped"},
     }
@@ -586,7 +608,7 @@ def _train_locked(source, run, out, model_config, data_config, train_config, str
                                     model_config.quantization_channels, seed=data_config.seed + 1,
                                     **conditioning).take(train_config.validation_steps)
     callbacks = [
-        RunCheckpoint(run, wavenet, checkpoint, state, train_config.steps_per_epoch),
+        RunCheckpoint(run, wavenet, checkpoint, state, train_config.steps_per_epoch, train_config.max_cpu_minutes),
         keras.callbacks.TensorBoard(log_dir=str(run / "logs"), update_freq="epoch"),
     ]
     if is_chief:
@@ -594,7 +616,10 @@ def _train_locked(source, run, out, model_config, data_config, train_config, str
     if verbose == "lines" and train_config.strategy != "multiworker":
         callbacks.append(EpochLine(train_config.epochs, state))
         verbose = 0
-    if state["epoch"] < train_config.epochs:
+    if over_cpu_budget(state, train_config.max_cpu_minutes):
+        logger.info("%s already used %.1f of its %g CPU-minutes; nothing to do", out, state["cpu_seconds"] / 60,
+                    train_config.max_cpu_minutes)
+    elif state["epoch"] < train_config.epochs:
         fit = fit_multiworker if train_config.strategy == "multiworker" else _keras_fit
         fit(trainer, strategy, train_data, validation, train_config, state["epoch"], callbacks, verbose,
             data_config.batch_size)
@@ -603,6 +628,27 @@ def _train_locked(source, run, out, model_config, data_config, train_config, str
     state["replicas"] = strategy.num_replicas_in_sync
     state["per_replica_batch_size"] = per_replica_batch_size(strategy, train_data)
     return state
+
+
+def _prepare(source, val_source, model_config: ModelConfig, data_config: DataConfig, cache_dir, strict: bool,
+             labels=None):
+    """`prepare` the training data; with ``val_source``, its files replace the random validation split."""
+    from wavenet_tf.data import prepare
+
+    if val_source is None:
+        return prepare(source, model_config, data_config, cache_dir=cache_dir, strict=strict, labels=labels)
+    prepared = prepare(source, model_config, data_config.replace(val_split=0.0), cache_dir=cache_dir, strict=strict,
+                       labels=labels)
+    held_out = prepare(val_source, model_config, data_config.replace(val_split=0.0), cache_dir=cache_dir, strict=strict)
+    ids = {name: i for i, name in enumerate(prepared.label_names)}
+    for track in held_out.tracks:
+        if track.label not in ids:
+            raise RunError(f"--val-data: {track.path} has label {track.label!r}, which the training data "
+                           f"does not have (labels: {prepared.label_names}); use the same sub-folder names.")
+        track.label_id = ids[track.label]
+    prepared.val = held_out.tracks
+    prepared.skipped = prepared.skipped + held_out.skipped
+    return prepared
 
 
 def _keras_fit(trainer, strategy, train_data, validation, config, initial_epoch, callbacks, verbose, batch_size):
