@@ -41,6 +41,13 @@ quality-deps:
 	command -v fluidsynth >/dev/null && command -v espeak-ng >/dev/null && test -f /usr/share/sounds/sf2/FluidR3_GM.sf2 || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fluidsynth fluid-soundfont-gm espeak-ng)
 
+# Real-audio quality (issue #16): music21 pieces on sampled instruments, `small` trained for a budget of
+# CPU time, held-out bits/sample beside LPC-32 and unigram baselines, and listener measures of
+# generated audio beside the held-out audio's. QUALITY_CPU_MINUTES=8 make bench-quality for a shorter run.
+QUALITY_CPU_MINUTES ?= 30
+bench-quality: $(STAMP) quality-deps
+	$(VENV)/bin/wavenet bench-quality --out bench_out/quality --cpu-minutes $(QUALITY_CPU_MINUTES)
+
 test-browser: $(STAMP) browser-deps
 	$(PY) -m pytest -m browser -p no:cacheprovider
 

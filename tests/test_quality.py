@@ -183,3 +183,34 @@ def test_fluidsynth_renders_the_same_samples_twice(tmp_path):
     assert len(first) == int(1.5 * RATE)
     m = listener_measures(first[: RATE // 3], RATE)  # A4 alone on the piano
     assert m["rms_dbfs"] > -40 and abs(m["median_f0_hz"] - 440.0) < 5.0
+
+
+# --- the driver's TF-free parts ---------------------------------------------------------------
+
+def test_bench_quality_without_fluidsynth_is_one_line_naming_the_make_target(tmp_path, monkeypatch, capsys):
+    from wavenet_tf.cli import main
+
+    monkeypatch.setattr(quality_data.shutil, "which", lambda name: None)
+    assert main(["bench-quality", "--out", str(tmp_path / "q"), "--cpu-minutes", "0.1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "fluidsynth not found" in err and "make quality-deps" in err
+    assert not (tmp_path / "q" / "data" / "manifest.json").exists()
+
+
+def test_the_learning_curve_comes_from_the_run_and_plots_without_matplotlib(tmp_path, monkeypatch):
+    import json
+    import sys
+
+    from wavenet_tf.bench_quality import learning_curve, plot_learning_curve
+
+    history = [{"epoch": e, "step": 25 * e, "bits_per_sample": 7.0 - e, "val_bits_per_sample": 7.2 - e,
+                "cpu_seconds": 90.0 * e} for e in (1, 2, 3)]
+    (tmp_path / "state.json").write_text(json.dumps({"history": history}))
+    curve = learning_curve(tmp_path)
+    assert [p["cpu_minutes"] for p in curve] == [1.5, 3.0, 4.5]
+    assert [p["val_bits_per_sample"] for p in curve] == pytest.approx([6.2, 5.2, 4.2])
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
+    path = plot_learning_curve(curve, {"LPC-32": 4.4, "unigram": 7.5}, tmp_path / "curve")
+    assert path.suffix == ".svg"
+    svg = path.read_text()
+    assert svg.startswith("<svg") and svg.count("<polyline") == 1 and "LPC-32 4.40" in svg and "unigram 7.50" in svg

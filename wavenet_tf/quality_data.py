@@ -111,7 +111,7 @@ class RenderSettings:
     # Seconds rendered per (training piece, instrument); each instrument plays a different excerpt.
     train_seconds: float = 12.0
     # Seconds rendered per (held-out piece, instrument).
-    heldout_seconds: float = 8.0
+    heldout_seconds: float = 6.0
     # Tempo when a piece has no metronome mark; marks are clamped to 60..160 quarter notes/min.
     default_qpm: float = 100.0
     # FluidSynth's output gain (its default 0.2 leaves a solo line near -30 dBFS).

@@ -1,0 +1,321 @@
+"""`wavenet bench-quality`: what a listener gets from a fixed CPU budget, on real recordings.
+
+1. Render the data (`wavenet_tf.quality_data`): music21 pieces played by sampled General-MIDI
+   instruments through FluidSynth, some pieces held out, and espeak-ng voices.
+2. Train a preset on the instrument audio until a budget of CPU time is spent, validating
+   every epoch on the held-out pieces (the learning curve: bits/sample against CPU minutes).
+3. Held-out bits/sample of the final model with `wavenet evaluate`'s code, beside the
+   unigram baseline and the linear-prediction baseline (`wavenet_tf.quality.lpc_bits`)
+   on the same targets, per instrument and overall.
+4. Export, generate with the streaming sampler — unprimed (what `wavenet generate` does by
+   default) and primed with the end of a held-out file — and compare the listener measures
+   (`wavenet_tf.quality.listener_measures`) with the held-out audio's.
+5. Optionally the same for a speaker-conditioned model on the voices: each held-out file's
+   bits/sample with its own speaker and with the wrong ones.
+
+Output folder: ``data/`` (rendered audio), ``runs/``, ``bundles/``, ``generated/*.wav``,
+``report.json`` and ``learning_curve.png`` (or ``.svg`` without matplotlib).
+A second call with the same budget finds the runs spent and only re-measures; a larger
+budget continues them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from serving.mu_law import mu_law_encode
+from wavenet_tf.config import DataConfig, TrainConfig
+from wavenet_tf.quality import listener_measures, lpc_bits
+from wavenet_tf.quality_data import RenderSettings, render_quality_data, write_wav16
+
+MEASURES = ("rms_dbfs", "near_silent_fraction", "periodicity", "voiced_fraction", "median_f0_hz", "spectral_flatness")
+
+
+def _mean_measures(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The mean of each measure over files/streams (None where no row has a value)."""
+    out: dict[str, Any] = {"count": len(rows)}
+    for key in MEASURES:
+        values = [r[key] for r in rows if r.get(key) is not None]
+        out[key] = float(np.mean(values)) if values else None
+    return out
+
+
+def train_budgeted(data: Path, val: Path, run: Path, preset: str, cpu_minutes: float, steps_per_epoch: int,
+                   cache: Path, global_conditioning: bool = False, seed: int = 0) -> dict[str, Any]:
+    """Train ``preset`` on ``data`` until ``cpu_minutes`` of CPU are spent (resuming a run already there)."""
+    from wavenet_tf.presets import get_preset
+    from wavenet_tf.train import train
+
+    resume = (run / "config.json").is_file()
+    return train(
+        data, run, get_preset(preset), DataConfig(val_split=0.0, seed=seed),
+        TrainConfig(epochs=100000, steps_per_epoch=steps_per_epoch, validation_steps=8, audio_every=0,
+                    max_cpu_minutes=cpu_minutes),
+        resume=resume, global_conditioning=global_conditioning, cache_dir=cache, val_source=val, verbose=0,
+    )
+
+
+def held_out_bits(run: Path, source: Path, cache: Path, global_conditioning: bool = False) -> dict[str, Any]:
+    """The run's last model on ``source``: bits/sample, unigram and LPC, overall and per label."""
+    from wavenet_tf import evaluate as ev
+    from wavenet_tf.data import prepare
+    from wavenet_tf.train import load_run_config, load_run_model
+
+    model_config, data_config, _, record = load_run_config(run)
+    # The last model, not the best: the best is chosen on these same held-out files.
+    logits_fn = ev.keras_logits_fn(load_run_model(run, "last"))
+    prepared = prepare(source, model_config, data_config.replace(val_split=0.0), cache_dir=cache)
+    r, q = model_config.receptive_field, model_config.quantization_channels
+    ids = {name: i for i, name in enumerate(record["labels"])}
+    per_label: dict[str, dict[str, list[np.ndarray]]] = {}
+    for track in prepared.tracks:
+        classes = mu_law_encode(np.asarray(track.audio), q)
+        global_id = ids[track.label] if global_conditioning else None
+        rows = per_label.setdefault(track.label, {"model": [], "lpc": [], "classes": []})
+        rows["model"].append(ev.track_bits(logits_fn, classes, r, global_id=global_id))
+        rows["lpc"].append(lpc_bits(classes, q, start=r))
+        rows["classes"].append(classes[r:])
+    summary = lambda rows: {
+        "bits_per_sample": float(np.concatenate(rows["model"]).mean()),
+        "lpc_bits": float(np.concatenate(rows["lpc"]).mean()),
+        "unigram_bits": ev.unigram_bits(np.concatenate(rows["classes"]), q),
+        "num_samples": int(sum(len(b) for b in rows["model"])),
+    }
+    every = {k: [x for rows in per_label.values() for x in rows[k]] for k in ("model", "lpc", "classes")}
+    return {"overall": summary(every), "per_label": {label: summary(rows) for label, rows in sorted(per_label.items())},
+            "num_files": len(prepared.tracks), "receptive_field": r}
+
+
+def speaker_bits(run: Path, source: Path, cache: Path) -> dict[str, Any]:
+    """Each held-out file's bits/sample with its own speaker id and with every other one."""
+    from wavenet_tf import evaluate as ev
+    from wavenet_tf.data import prepare
+    from wavenet_tf.train import load_run_config, load_run_model
+
+    model_config, data_config, _, record = load_run_config(run)
+    logits_fn = ev.keras_logits_fn(load_run_model(run, "last"))
+    prepared = prepare(source, model_config, data_config.replace(val_split=0.0), cache_dir=cache)
+    ids = {name: i for i, name in enumerate(record["labels"])}
+    right, wrong, files = [], [], []
+    for track in prepared.tracks:
+        classes = mu_law_encode(np.asarray(track.audio), model_config.quantization_channels)
+        bits = {name: float(ev.track_bits(logits_fn, classes, model_config.receptive_field, global_id=i).mean())
+                for name, i in ids.items()}
+        others = [b for name, b in bits.items() if name != track.label]
+        right.append(bits[track.label])
+        wrong.append(float(np.mean(others)))
+        files.append({"path": track.path, "speaker": track.label, "bits": bits,
+                      "own_is_best": bits[track.label] == min(bits.values())})
+    return {"right_speaker_bits": float(np.mean(right)), "wrong_speaker_bits": float(np.mean(wrong)),
+            "own_is_best_fraction": float(np.mean([f["own_is_best"] for f in files])), "files": files}
+
+
+def generate_and_measure(bundle_dir: Path, held_out_audio: list[np.ndarray], seconds: float, streams: int,
+                         out: Path, seed: int = 0, global_ids: list[int] | None = None) -> dict[str, Any]:
+    """Generate unprimed and primed audio from a bundle; listener measures of each, WAVs in ``out``."""
+    from serving.bundle import load_bundle
+    from serving.streaming_sampler import StreamingSampler
+
+    bundle = load_bundle(bundle_dir)
+    rate = bundle.card["sample_rate"]
+    r = bundle.card["receptive_field"]
+    total = int(round(seconds * rate))
+    results: dict[str, Any] = {}
+    ids = None if global_ids is None else [global_ids[i % len(global_ids)] for i in range(streams)]
+    for mode in ("unprimed", "primed"):
+        sampler = StreamingSampler(bundle, streams=streams, temperature=1.0, seed=seed, global_ids=ids)
+        if mode == "primed":
+            # Each stream continues the last receptive field of a different held-out file.
+            primes = np.stack([held_out_audio[i % len(held_out_audio)][-r:] for i in range(streams)])
+            sampler.prime(primes)
+        else:
+            sampler.prime(None)
+        audio = sampler.generate(total)
+        rows = []
+        for i, stream in enumerate(audio):
+            write_wav16(out / f"{mode}-{i}.wav", stream, rate)
+            rows.append(listener_measures(stream, rate))
+        results[mode] = {"streams": rows, "mean": _mean_measures(rows), "engine": sampler.engine}
+    return results
+
+
+def learning_curve(run: Path) -> list[dict[str, float]]:
+    """(CPU minutes, train and held-out bits/sample) after every epoch, from the run's state."""
+    state = json.loads((run / "state.json").read_text())
+    return [{"cpu_minutes": round(row.get("cpu_seconds", 0.0) / 60.0, 3), "step": row["step"],
+             "bits_per_sample": row.get("bits_per_sample"), "val_bits_per_sample": row.get("val_bits_per_sample")}
+            for row in state["history"]]
+
+
+def plot_learning_curve(curve: list[dict[str, float]], baselines: dict[str, float], out: Path) -> Path:
+    """A PNG with matplotlib when it is installed, else a hand-written SVG; returns the path."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return _svg_curve(curve, baselines, out.with_suffix(".svg"))
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
+    x = [p["cpu_minutes"] for p in curve]
+    ax.plot(x, [p["val_bits_per_sample"] for p in curve], "o-", label="model, held-out windows")
+    ax.plot(x, [p["bits_per_sample"] for p in curve], ".:", color="grey", label="model, training batches")
+    for (name, value), style in zip(baselines.items(), ("--", "-.", ":")):
+        ax.axhline(value, linestyle=style, color="black", linewidth=1, label=f"{name} {value:.2f}")
+    ax.set_xlabel("CPU minutes")
+    ax.set_ylabel("bits/sample")
+    ax.set_title("Learning curve on held-out instrument audio")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = out.with_suffix(".png")
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _svg_curve(curve: list[dict[str, float]], baselines: dict[str, float], path: Path) -> Path:
+    width, height, pad = 640, 400, 50
+    xs = [p["cpu_minutes"] for p in curve] or [0.0]
+    ys = [p["val_bits_per_sample"] for p in curve if p["val_bits_per_sample"] is not None] + list(baselines.values())
+    x_max, y_min, y_max = max(xs) or 1.0, math.floor(min(ys or [0.0])), math.ceil(max(ys or [8.0]))
+    y_max = y_max if y_max > y_min else y_min + 1
+    sx = lambda x: pad + (width - 2 * pad) * x / x_max
+    sy = lambda y: height - pad - (height - 2 * pad) * (y - y_min) / (y_max - y_min)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+             f'font-size="11"><rect width="100%" height="100%" fill="white"/>',
+             f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="black"/>',
+             f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" stroke="black"/>',
+             f'<text x="{width / 2}" y="{height - 12}" text-anchor="middle">CPU minutes (0 to {x_max:.1f})</text>',
+             f'<text x="14" y="{height / 2}" transform="rotate(-90 14 {height / 2})" text-anchor="middle">'
+             f'bits/sample ({y_min} to {y_max})</text>']
+    points = " ".join(f"{sx(p['cpu_minutes']):.1f},{sy(p['val_bits_per_sample']):.1f}" for p in curve
+                      if p["val_bits_per_sample"] is not None)
+    parts.append(f'<polyline points="{points}" fill="none" stroke="#1f77b4" stroke-width="2"/>')
+    for name, value in baselines.items():
+        parts.append(f'<line x1="{pad}" y1="{sy(value):.1f}" x2="{width - pad}" y2="{sy(value):.1f}" '
+                     f'stroke="black" stroke-dasharray="4 3"/>')
+        parts.append(f'<text x="{width - pad}" y="{sy(value) - 4:.1f}" text-anchor="end">{name} {value:.2f}</text>')
+    parts.append("</svg>")
+    path.write_text("\n".join(parts) + "\n")
+    return path
+
+
+@contextlib.contextmanager
+def _phase(name: str, timings: dict[str, dict[str, float]], log: Callable[[str], None]):
+    """Log and record the wall and CPU seconds of one step of the benchmark."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    yield
+    timings[name] = {"wall_s": round(time.perf_counter() - wall, 1), "cpu_s": round(time.process_time() - cpu, 1)}
+    log(f"  {name}: {timings[name]['wall_s']:.0f} s wall, {timings[name]['cpu_s']:.0f} s CPU")
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def print_report(report: dict[str, Any], log: Callable[[str], None] = print) -> None:
+    inst = report["instruments"]
+    bits = inst["held_out"]
+    log(f"\nheld-out bits/sample after {inst['cpu_minutes_used']:.1f} CPU-minutes of `{inst['preset']}` "
+        f"({inst['steps']} steps; {bits['num_files']} files of held-out pieces)")
+    log(f"  {'':<10}{'model':>8}{'LPC-32':>8}{'unigram':>9}{'samples':>10}")
+    for label, row in [*bits["per_label"].items(), ("all", bits["overall"])]:
+        log(f"  {label:<10}{row['bits_per_sample']:>8.3f}{row['lpc_bits']:>8.3f}{row['unigram_bits']:>9.3f}"
+            f"{row['num_samples']:>10,}")
+    log("\nlistener measures (means over files / streams)")
+    log(f"  {'':<26}{'RMS dBFS':>9}{'silent':>8}{'period.':>8}{'voiced':>8}{'F0 Hz':>8}{'flatness':>9}")
+    rows = [("held-out audio", inst["listener"]["held_out"])]
+    rows += [(f"generated, {mode}", inst["listener"]["generated"][mode]["mean"]) for mode in ("unprimed", "primed")]
+    for name, m in rows:
+        log(f"  {name:<26}{_fmt(m['rms_dbfs'], 1):>9}{_fmt(m['near_silent_fraction']):>8}{_fmt(m['periodicity']):>8}"
+            f"{_fmt(m['voiced_fraction']):>8}{_fmt(m['median_f0_hz'], 0):>8}{_fmt(m['spectral_flatness'], 3):>9}")
+    speakers = report.get("speakers")
+    if speakers:
+        log(f"\nspeaker-conditioned `{speakers['preset']}` after {speakers['cpu_minutes_used']:.1f} CPU-minutes: "
+            f"held-out bits/sample {speakers['right_speaker_bits']:.3f} with the right speaker, "
+            f"{speakers['wrong_speaker_bits']:.3f} with a wrong one; own speaker best for "
+            f"{100 * speakers['own_is_best_fraction']:.0f}% of files")
+
+
+def run_bench_quality(
+    out: str | Path = "bench_out/quality", cpu_minutes: float = 30.0, preset: str = "small",
+    steps_per_epoch: int = 25, seconds: float = 4.0, streams: int = 4, speaker_cpu_minutes: float = 0.0,
+    settings: RenderSettings | None = None, seed: int = 0, log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Render, train on a CPU budget, evaluate, export, generate and measure; returns the report."""
+    from export.bundle import export_run
+
+    out = Path(out)
+    settings = settings or RenderSettings(speech=speaker_cpu_minutes > 0)
+    data = out / "data"
+    cache = out / "cache"
+    timings: dict[str, dict[str, float]] = {}
+    with _phase("render", timings, log):
+        render_quality_data(data, settings, log=log)
+
+    run = out / "runs" / "instruments"
+    log(f"training `{preset}` on {data / 'instruments' / 'train'} for {cpu_minutes:g} CPU-minutes")
+    with _phase("train", timings, log):
+        state = train_budgeted(data / "instruments" / "train", data / "instruments" / "heldout", run, preset,
+                               cpu_minutes, steps_per_epoch, cache, seed=seed)
+    log("evaluating the held-out pieces (model, LPC-32, unigram)")
+    with _phase("evaluate", timings, log):
+        bits = held_out_bits(run, data / "instruments" / "heldout", cache)
+    bundle = out / "bundles" / "instruments"
+    with _phase("export", timings, log):
+        bundle.parent.mkdir(parents=True, exist_ok=True)  # export stages its bundle beside the destination
+        export_run(run, bundle, log=lambda *_: None)
+
+    from wavenet_tf.data import prepare
+    from wavenet_tf.train import load_run_config
+
+    model_config, data_config, _, _ = load_run_config(run)
+    held_out = prepare(data / "instruments" / "heldout", model_config, data_config.replace(val_split=0.0),
+                       cache_dir=cache).tracks
+    held_out_audio = [np.asarray(t.audio, np.float64) for t in held_out]
+    log(f"generating {streams} × {seconds:g} s, unprimed and primed")
+    with _phase("generate", timings, log):
+        generated = generate_and_measure(bundle, held_out_audio, seconds, streams, out / "generated" / "instruments",
+                                         seed)
+    curve = learning_curve(run)
+    plot = plot_learning_curve(curve, {"LPC-32": bits["overall"]["lpc_bits"],
+                                       "unigram": bits["overall"]["unigram_bits"]}, out / "learning_curve")
+    report: dict[str, Any] = {
+        "instruments": {
+            "preset": preset, "cpu_minutes_budget": cpu_minutes,
+            "cpu_minutes_used": round(state.get("cpu_seconds", 0.0) / 60.0, 2), "steps": state["step"],
+            "held_out": bits,
+            "listener": {"held_out": _mean_measures([listener_measures(a, model_config.sample_rate)
+                                                     for a in held_out_audio]),
+                         "generated": generated},
+            "learning_curve": curve, "plot": str(plot),
+        },
+        "render_settings": json.loads((data / "manifest.json").read_text())["settings"],
+        "timings": timings,
+    }
+    if speaker_cpu_minutes > 0:
+        speech_run = out / "runs" / "speakers"
+        log(f"training speaker-conditioned `{preset}` on the voices for {speaker_cpu_minutes:g} CPU-minutes")
+        with _phase("train speakers", timings, log):
+            speech_state = train_budgeted(data / "speech" / "train", data / "speech" / "heldout", speech_run, preset,
+                                          speaker_cpu_minutes, steps_per_epoch, cache, global_conditioning=True,
+                                          seed=seed)
+        with _phase("evaluate speakers", timings, log):
+            speakers = speaker_bits(speech_run, data / "speech" / "heldout", cache)
+        report["speakers"] = {"preset": preset, "cpu_minutes_budget": speaker_cpu_minutes,
+                              "cpu_minutes_used": round(speech_state.get("cpu_seconds", 0.0) / 60.0, 2),
+                              "steps": speech_state["step"],
+                              **speakers,
+                              "learning_curve": learning_curve(speech_run)}
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    print_report(report, log)
+    log(f"\nreport: {out / 'report.json'}; learning curve: {plot}; generated audio: {out / 'generated'}")
+    return report
