@@ -32,7 +32,7 @@ import numpy as np
 
 from serving.mu_law import mu_law_encode
 from wavenet_tf.config import DataConfig, TrainConfig
-from wavenet_tf.quality import listener_measures, lpc_bits
+from wavenet_tf.quality import compare_to_source, listener_measures, lpc_bits
 from wavenet_tf.quality_data import RenderSettings, render_quality_data, write_wav16
 
 MEASURES = ("rms_dbfs", "near_silent_fraction", "periodicity", "voiced_fraction", "median_f0_hz", "spectral_flatness")
@@ -54,6 +54,11 @@ def train_budgeted(data: Path, val: Path, run: Path, preset: str, cpu_minutes: f
     from wavenet_tf.train import train
 
     resume = (run / "config.json").is_file()
+    state_file = run / "state.json"
+    if resume and state_file.is_file():
+        state = json.loads(state_file.read_text())
+        if state.get("cpu_seconds", 0.0) >= 60.0 * cpu_minutes:
+            return state  # spent already: nothing to restore, nothing to train
     return train(
         data, run, get_preset(preset), DataConfig(val_split=0.0, seed=seed),
         TrainConfig(epochs=100000, steps_per_epoch=steps_per_epoch, validation_steps=8, audio_every=0,
@@ -72,14 +77,18 @@ def held_out_bits(run: Path, source: Path, cache: Path, global_conditioning: boo
     # The last model, not the best: the best is chosen on these same held-out files.
     logits_fn = ev.keras_logits_fn(load_run_model(run, "last"))
     prepared = prepare(source, model_config, data_config.replace(val_split=0.0), cache_dir=cache)
-    r, q = model_config.receptive_field, model_config.quantization_channels
+    r, q, hop = model_config.receptive_field, model_config.quantization_channels, model_config.hop_length
+    local = bool(model_config.local_conditioning_channels)
     ids = {name: i for i, name in enumerate(record["labels"])}
     per_label: dict[str, dict[str, list[np.ndarray]]] = {}
     for track in prepared.tracks:
         classes = mu_law_encode(np.asarray(track.audio), q)
+        if local:  # the model predicts only the samples its mel frames cover
+            classes = classes[: len(classes) // hop * hop]
         global_id = ids[track.label] if global_conditioning else None
         rows = per_label.setdefault(track.label, {"model": [], "lpc": [], "classes": []})
-        rows["model"].append(ev.track_bits(logits_fn, classes, r, global_id=global_id))
+        rows["model"].append(ev.track_bits(logits_fn, classes, r, hop, global_id=global_id,
+                                           mel=np.asarray(track.mel) if local else None))
         rows["lpc"].append(lpc_bits(classes, q, start=r))
         rows["classes"].append(classes[r:])
     summary = lambda rows: {
@@ -144,6 +153,42 @@ def generate_and_measure(bundle_dir: Path, held_out_audio: list[np.ndarray], sec
             rows.append(listener_measures(stream, rate))
         results[mode] = {"streams": rows, "mean": _mean_measures(rows), "engine": sampler.engine}
     return results
+
+
+def vocode_and_compare(bundle_dir: Path, sources: list[np.ndarray], seconds: float, out: Path,
+                       seed: int = 0) -> dict[str, Any]:
+    """Vocode each source from its own mel frames; compare with it and, as a control, with the next source."""
+    from serving.bundle import load_bundle
+    from serving.generate import mel_frames
+    from serving.streaming_sampler import StreamingSampler
+
+    bundle = load_bundle(bundle_dir)
+    rate, r = bundle.card["sample_rate"], bundle.card["receptive_field"]
+    rows = []
+    for i, source in enumerate(sources):
+        sampler = StreamingSampler(bundle, streams=1, temperature=1.0, seed=seed, mel=mel_frames(bundle, source))
+        sampler.prime(None)  # generation starts at sample r of the source's frames
+        total = min(int(round(seconds * rate)), sampler.max_samples - sampler.t)
+        if total <= 0:
+            continue
+        audio = sampler.generate(total)[0].astype(np.float64)
+        write_wav16(out / f"vocoded-{i}.wav", audio, rate)
+        target = source[r:r + total]
+        other = sources[(i + 1) % len(sources)]
+        rows.append({"own": compare_to_source(audio, target, rate),
+                     "control": compare_to_source(audio, other[r:r + total], rate) if len(sources) > 1 else None,
+                     "generated": listener_measures(audio, rate), "source": listener_measures(target, rate)})
+    mean = lambda values: float(np.mean(values)) if values else None
+    pick = lambda key, which="own": [row[which][key] for row in rows if row[which] and row[which][key] is not None]
+    return {
+        "files": rows,
+        "envelope_correlation": mean(pick("envelope_correlation")),
+        "control_envelope_correlation": mean(pick("envelope_correlation", "control")),
+        "voiced_fraction": mean(pick("voiced_fraction")),
+        "source_voiced_fraction": mean(pick("source_voiced_fraction")),
+        "f0_error_cents": mean(pick("f0_error_cents")),
+        "engine": "streaming sampler",
+    }
 
 
 def learning_curve(run: Path) -> list[dict[str, float]]:
@@ -237,6 +282,14 @@ def print_report(report: dict[str, Any], log: Callable[[str], None] = print) -> 
     for name, m in rows:
         log(f"  {name:<26}{_fmt(m['rms_dbfs'], 1):>9}{_fmt(m['near_silent_fraction']):>8}{_fmt(m['periodicity']):>8}"
             f"{_fmt(m['voiced_fraction']):>8}{_fmt(m['median_f0_hz'], 0):>8}{_fmt(m['spectral_flatness'], 3):>9}")
+    vocoder = report.get("vocoder")
+    if vocoder:
+        log(f"\nmel-conditioned `{vocoder['preset']}` after {vocoder['cpu_minutes_used']:.1f} CPU-minutes: held-out "
+            f"bits/sample {vocoder['held_out']['overall']['bits_per_sample']:.3f} (LPC-32 "
+            f"{vocoder['held_out']['overall']['lpc_bits']:.3f}, unigram {vocoder['held_out']['overall']['unigram_bits']:.3f}); "
+            f"vocoded vs source: envelope r {_fmt(vocoder['envelope_correlation'])} (vs another file "
+            f"{_fmt(vocoder['control_envelope_correlation'])}), voiced {_fmt(vocoder['voiced_fraction'])} vs "
+            f"{_fmt(vocoder['source_voiced_fraction'])}, F0 error {_fmt(vocoder['f0_error_cents'], 0)} cents")
     speakers = report.get("speakers")
     if speakers:
         log(f"\nspeaker-conditioned `{speakers['preset']}` after {speakers['cpu_minutes_used']:.1f} CPU-minutes: "
@@ -248,13 +301,13 @@ def print_report(report: dict[str, Any], log: Callable[[str], None] = print) -> 
 def run_bench_quality(
     out: str | Path = "bench_out/quality", cpu_minutes: float = 30.0, preset: str = "small",
     steps_per_epoch: int = 25, seconds: float = 4.0, streams: int = 4, speaker_cpu_minutes: float = 0.0,
-    settings: RenderSettings | None = None, seed: int = 0, log: Callable[[str], None] = print,
+    mel_cpu_minutes: float = 0.0, mel_preset: str = "vocoder", settings: RenderSettings | None = None, seed: int = 0, log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Render, train on a CPU budget, evaluate, export, generate and measure; returns the report."""
     from export.bundle import export_run
 
     out = Path(out)
-    settings = settings or RenderSettings(speech=speaker_cpu_minutes > 0)
+    settings = settings or RenderSettings(speech=speaker_cpu_minutes > 0 or mel_cpu_minutes > 0)
     data = out / "data"
     cache = out / "cache"
     timings: dict[str, dict[str, float]] = {}
@@ -315,6 +368,25 @@ def run_bench_quality(
                               "steps": speech_state["step"],
                               **speakers,
                               "learning_curve": learning_curve(speech_run)}
+    if mel_cpu_minutes > 0:
+        mel_run = out / "runs" / "vocoder"
+        log(f"training mel-conditioned `{mel_preset}` on the voices for {mel_cpu_minutes:g} CPU-minutes")
+        with _phase("train vocoder", timings, log):
+            mel_state = train_budgeted(data / "speech" / "train", data / "speech" / "heldout", mel_run, mel_preset,
+                                       mel_cpu_minutes, steps_per_epoch, cache, seed=seed)
+        with _phase("evaluate vocoder", timings, log):
+            mel_bits = held_out_bits(mel_run, data / "speech" / "heldout", cache)
+            mel_bundle = out / "bundles" / "vocoder"
+            export_run(mel_run, mel_bundle, log=lambda *_: None)
+            mel_config, mel_data, _, _ = load_run_config(mel_run)
+            speech = prepare(data / "speech" / "heldout", mel_config, mel_data.replace(val_split=0.0),
+                             cache_dir=cache).tracks
+            vocoded = vocode_and_compare(mel_bundle, [np.asarray(t.audio, np.float64) for t in speech][:streams],
+                                         seconds, out / "generated" / "vocoder", seed)
+        report["vocoder"] = {"preset": mel_preset, "cpu_minutes_budget": mel_cpu_minutes,
+                             "cpu_minutes_used": round(mel_state.get("cpu_seconds", 0.0) / 60.0, 2),
+                             "steps": mel_state["step"], "held_out": mel_bits, **vocoded,
+                             "learning_curve": learning_curve(mel_run)}
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     print_report(report, log)
     log(f"\nreport: {out / 'report.json'}; learning curve: {plot}; generated audio: {out / 'generated'}")

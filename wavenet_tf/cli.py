@@ -278,7 +278,7 @@ def cmd_bench_quality(args: argparse.Namespace) -> int:
 
     if args.cpu_minutes <= 0 or args.seconds <= 0 or args.streams < 1 or args.steps_per_epoch < 1:
         return _fail("--cpu-minutes and --seconds must be > 0, --streams and --steps-per-epoch >= 1.")
-    settings = RenderSettings(speech=args.speaker_cpu_minutes > 0)
+    settings = RenderSettings(speech=args.speaker_cpu_minutes > 0 or args.mel_cpu_minutes > 0)
     try:
         render_quality_data(Path(args.out) / "data", settings)  # before TensorFlow: a missing tool fails fast
     except QualityDataError as error:
@@ -288,7 +288,8 @@ def cmd_bench_quality(args: argparse.Namespace) -> int:
 
     report = run_bench_quality(args.out, cpu_minutes=args.cpu_minutes, preset=args.preset,
                                steps_per_epoch=args.steps_per_epoch, seconds=args.seconds, streams=args.streams,
-                               speaker_cpu_minutes=args.speaker_cpu_minutes, settings=settings, seed=args.seed)
+                               speaker_cpu_minutes=args.speaker_cpu_minutes, mel_cpu_minutes=args.mel_cpu_minutes,
+                               settings=settings, seed=args.seed)
     _write_report(args.json, report)
     return 0
 
@@ -682,6 +683,8 @@ def build_parser() -> argparse.ArgumentParser:
     quality.add_argument("--cpu-minutes", type=float, default=30.0, help="CPU-time budget of the instrument training")
     quality.add_argument("--speaker-cpu-minutes", type=float, default=0.0,
                          help="CPU-time budget of a speaker-conditioned run on espeak-ng voices (0: skip it)")
+    quality.add_argument("--mel-cpu-minutes", type=float, default=0.0,
+                         help="CPU-time budget of the mel-conditioned `vocoder` on the voices (0: skip it)")
     quality.add_argument("--preset", default="small", choices=preset_names(), help="model to train")
     quality.add_argument("--steps-per-epoch", type=int, default=25,
                          help="steps between validations (the learning curve's points) and checkpoints")
