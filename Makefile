@@ -43,10 +43,14 @@ quality-deps:
 
 # Real-audio quality (issue #16): music21 pieces on sampled instruments, `small` trained for a budget of
 # CPU time, held-out bits/sample beside LPC-32 and unigram baselines, and listener measures of
-# generated audio beside the held-out audio's. QUALITY_CPU_MINUTES=8 make bench-quality for a shorter run.
+# generated audio beside the held-out audio's. QUALITY_CPU_MINUTES=8 make bench-quality for a shorter run;
+# QUALITY_SPEAKER_CPU_MINUTES / QUALITY_MEL_CPU_MINUTES add the speaker- and mel-conditioned runs on espeak-ng voices.
 QUALITY_CPU_MINUTES ?= 30
+QUALITY_SPEAKER_CPU_MINUTES ?= 0
+QUALITY_MEL_CPU_MINUTES ?= 0
 bench-quality: $(STAMP) quality-deps
-	$(VENV)/bin/wavenet bench-quality --out bench_out/quality --cpu-minutes $(QUALITY_CPU_MINUTES)
+	$(VENV)/bin/wavenet bench-quality --out bench_out/quality --cpu-minutes $(QUALITY_CPU_MINUTES) \
+		--speaker-cpu-minutes $(QUALITY_SPEAKER_CPU_MINUTES) --mel-cpu-minutes $(QUALITY_MEL_CPU_MINUTES)
 
 test-browser: $(STAMP) browser-deps
 	$(PY) -m pytest -m browser -p no:cacheprovider

@@ -214,6 +214,7 @@ def plot_learning_curve(curve: list[dict[str, float]], baselines: dict[str, floa
     ax.plot(x, [p["bits_per_sample"] for p in curve], ".:", color="grey", label="model, training batches")
     for (name, value), style in zip(baselines.items(), ("--", "-.", ":")):
         ax.axhline(value, linestyle=style, color="black", linewidth=1, label=f"{name} {value:.2f}")
+    ax.set_xlim(left=0)
     ax.set_xlabel("CPU minutes")
     ax.set_ylabel("bits/sample")
     ax.set_title("Learning curve on held-out instrument audio")
