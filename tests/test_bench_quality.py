@@ -75,3 +75,12 @@ def test_generation_is_measured_unprimed_and_primed_and_written(spent_run, tmp_p
     for mode in ("unprimed", "primed"):
         assert len(result[mode]["streams"]) == 2 and result[mode]["mean"]["count"] == 2
         assert (tmp_path / "wav" / f"{mode}-1.wav").is_file()
+    assert min(result["prime_rms_dbfs"]) > -10  # the middle of a half-scale sine, not silence
+
+
+def test_primes_come_from_the_middle_of_a_file_not_its_fade_out():
+    from wavenet_tf.bench_quality import _middle
+
+    audio = np.concatenate([np.ones(100), np.zeros(100)])  # loud, then a silent tail
+    assert np.array_equal(_middle(audio, 50), np.ones(50))
+    assert np.array_equal(_middle(np.ones(10), 16), np.concatenate([np.zeros(6), np.ones(10)]))

@@ -126,6 +126,13 @@ def speaker_bits(run: Path, source: Path, cache: Path) -> dict[str, Any]:
             "own_is_best_fraction": float(np.mean([f["own_is_best"] for f in files])), "files": files}
 
 
+def _middle(audio: np.ndarray, length: int) -> np.ndarray:
+    """``length`` samples ending at the middle of ``audio`` (zero-padded in front if it is short)."""
+    end = max(length, len(audio) // 2)
+    piece = audio[max(0, end - length):end]
+    return np.concatenate([np.zeros(length - len(piece)), piece])
+
+
 def generate_and_measure(bundle_dir: Path, held_out_audio: list[np.ndarray], seconds: float, streams: int,
                          out: Path, seed: int = 0, global_ids: list[int] | None = None) -> dict[str, Any]:
     """Generate unprimed and primed audio from a bundle; listener measures of each, WAVs in ``out``."""
@@ -141,9 +148,11 @@ def generate_and_measure(bundle_dir: Path, held_out_audio: list[np.ndarray], sec
     for mode in ("unprimed", "primed"):
         sampler = StreamingSampler(bundle, streams=streams, temperature=1.0, seed=seed, global_ids=ids)
         if mode == "primed":
-            # Each stream continues the last receptive field of a different held-out file.
-            primes = np.stack([held_out_audio[i % len(held_out_audio)][-r:] for i in range(streams)])
+            # Each stream continues a receptive field from the middle of a different held-out
+            # file (a file's end is its fade-out: near-silence would prime near-silence).
+            primes = np.stack([_middle(held_out_audio[i % len(held_out_audio)], r) for i in range(streams)])
             sampler.prime(primes)
+            results["prime_rms_dbfs"] = [listener_measures(p, rate)["rms_dbfs"] for p in primes]
         else:
             sampler.prime(None)
         audio = sampler.generate(total)
