@@ -334,7 +334,6 @@ def run_bench_quality(
         bits = held_out_bits(run, data / "instruments" / "heldout", cache)
     bundle = out / "bundles" / "instruments"
     with _phase("export", timings, log):
-        bundle.parent.mkdir(parents=True, exist_ok=True)  # export stages its bundle beside the destination
         export_run(run, bundle, log=lambda *_: None)
 
     from wavenet_tf.data import prepare
