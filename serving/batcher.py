@@ -18,6 +18,9 @@ class Request:
     """One generation request in a slot; ``deliver`` receives float32 chunks, then None.
 
     ``prime`` is the float audio the request continues from (None: a receptive field of silence).
+    ``mel`` ``(frames, n_mels)``: the request's own log-mel frames (locally conditioned
+    bundles): it starts from a receptive field of silence conditioned on its first frames,
+    as `StreamingSampler.prime` does, and ``num_samples`` may reach ``frames · hop - receptive field``.
     """
 
     num_samples: int
@@ -26,7 +29,9 @@ class Request:
     global_id: int | None
     deliver: Callable[[np.ndarray | None], None]
     prime: np.ndarray | None = None
+    mel: np.ndarray | None = None
     done: int = 0
+    origin: int = 0  # the batcher's time at which this request's time 0 falls (its mel frames' clock)
     cancelled: bool = False
     rng: np.random.Generator = field(init=False)
 
@@ -45,7 +50,8 @@ class Batcher:
     request that finishes or is cancelled frees its slot at the next chunk boundary.
 
     Args:
-        bundle: an unconditioned or globally conditioned bundle.
+        bundle: a bundle; with local conditioning every request brings its own mel frames
+            (each slot reads its own frames on its own clock; streams of any lengths).
         capacity: slots (the most requests generated at once).
         chunk: samples generated per slot between admissions and deliveries.
         threads: threads the step engine may use.
@@ -55,14 +61,18 @@ class Batcher:
 
     def __init__(self, bundle: Bundle, capacity: int = 8, chunk: int = 512, threads: int = 1,
                  engine: str | None = None):
-        if bundle.local_conditioning:
-            raise ValueError(f"{bundle.path} is locally conditioned: serving takes no mel frames; "
-                             "use `wavenet generate --mel-from` instead.")
         self.bundle = bundle
         self.capacity = capacity
         self.chunk = chunk
         ids = np.zeros(capacity, np.int64) if bundle.global_conditioning else None
-        self.sampler = StreamingSampler(bundle, streams=capacity, threads=threads, global_ids=ids, engine=engine)
+        mel = None
+        if bundle.local_conditioning:
+            # Placeholder frames for the empty slots' first prime only: a request's slot is
+            # primed with its own frames, and every chunk gets each slot's own terms (_loop).
+            rf, hop = bundle.card["receptive_field"], bundle.hop_length
+            mel = np.zeros((capacity, -(-rf // hop), bundle.card["conditioning"]["local"]["n_mels"]), np.float32)
+        self.sampler = StreamingSampler(bundle, streams=capacity, threads=threads, global_ids=ids, mel=mel,
+                                        engine=engine)
         self.sampler.prime()
         self.slots: list[Request | None] = [None] * capacity
         self.pending: list[Request] = []
@@ -80,6 +90,18 @@ class Batcher:
             return in_slots + sum(not request.cancelled for request in self.pending)
 
     def submit(self, request: Request) -> None:
+        """Queue ``request``; a request the bundle cannot generate is refused here, not in the worker."""
+        s = self.sampler
+        if s.mel is not None:
+            # Checked now: a failure inside the worker thread would stop every slot.
+            if request.mel is None or request.prime is not None:
+                raise ValueError("a locally conditioned bundle needs the request's mel frames, and no prime.")
+            covered = np.shape(request.mel)[0] * s.hop
+            if s.receptive_field + request.num_samples > covered:
+                raise ValueError(f"{request.num_samples} samples after the receptive field ({s.receptive_field}) go past "
+                                 f"the {covered} samples the mel frames cover.")
+        elif request.mel is not None:
+            raise ValueError("mel frames given, but the bundle is not locally conditioned.")
         with self.lock:
             self.pending.append(request)
             self.lock.notify()
@@ -121,7 +143,28 @@ class Batcher:
         if s.global_ids is not None:
             s.global_ids[k] = request.global_id
             ids = [request.global_id]
-        s.prime_streams(classes, slice(k, k + 1), global_ids=ids)
+        mel = None
+        if s.mel is not None:
+            # The prime is the request's times 0 .. P-1, read against its own first frames.
+            request.origin = s.t - classes.shape[1]
+            mel = np.asarray(request.mel, np.float32)[None]
+        s.prime_streams(classes, slice(k, k + 1), global_ids=ids, mel=mel)
+
+    def _conditioning(self, requests: list[Request | None], steps: int) -> np.ndarray:
+        """Each slot's cond.onnx terms for the next ``steps`` samples ``(B, steps, L, 2G)``, on its own clock.
+
+        A slot's request reads its frames at its own time (the batcher's time minus its
+        origin); past its last sample, and in an empty slot, the terms are zeros: those
+        samples are never delivered.
+        """
+        s = self.sampler
+        num_layers, _, _, g = s.conditioning.shape
+        out = np.zeros((self.capacity, steps, num_layers, 2 * g), np.float32)
+        for k, r in enumerate(requests):
+            if r is not None:
+                n = min(steps, r.num_samples - r.done)
+                out[k, :n] = s.conditioning_terms(np.asarray(r.mel, np.float32)[None], s.t - r.origin, n)[0]
+        return out
 
     def _loop(self) -> None:
         s = self.sampler
@@ -147,7 +190,8 @@ class Batcher:
                     uniforms[k, :n] = r.rng.random(n)
             # The native engine advances only the slots holding a request; an empty slot costs nothing.
             active = np.array([k for k, r in enumerate(requests) if r is not None], np.int64)
-            produced = s.run_chunk(uniforms, temperatures, active=active)
+            conditioning = self._conditioning(requests, steps) if s.mel is not None else None
+            produced = s.run_chunk(uniforms, temperatures, active=active, conditioning=conditioning)
             audio = mu_law_decode(np.maximum(produced, 0), s.quantization_channels)
             for k, request in enumerate(requests):
                 if request is None or request.cancelled:

@@ -102,6 +102,7 @@ class StreamingSampler:
             if self.global_ids.min() < 0 or self.global_ids.max() >= classes:
                 raise ValueError(f"global_ids must be in [0, {classes}), got {self.global_ids.tolist()}.")
         self.mel = None
+        self._conditioning_given = False  # run_chunk's caller put this sample's terms in self.conditioning
         if bundle.local_conditioning:
             if mel is None:
                 raise ValueError(f"{bundle.path} is locally conditioned: pass mel frames (B, frames, n_mels).")
@@ -287,7 +288,7 @@ class StreamingSampler:
             num_layers, num_taps = self.delays.shape
             gathered = self._tap_scratch.reshape(num_layers, num_taps, self.streams, -1)
             self.past.reshape(num_layers, self.streams, num_taps, -1)[:] = gathered.transpose(0, 2, 1, 3)
-        if self.mel is not None:
+        if self.mel is not None and not self._conditioning_given:
             self._set_conditioning(t)
         session.run_with_iobinding(binding)
         self.ring.write(t, self.layer_inputs)
@@ -385,13 +386,15 @@ class StreamingSampler:
         return out
 
     def run_chunk(self, uniforms: np.ndarray, temperatures: np.ndarray, active: np.ndarray | None = None,
-                  forced: np.ndarray | None = None) -> np.ndarray:
+                  forced: np.ndarray | None = None, conditioning: np.ndarray | None = None) -> np.ndarray:
         """Advance the streams by K samples, drawing each from the current logits; returns ``(B, K)`` classes.
 
         ``uniforms`` ``(B, K)`` and ``temperatures`` ``(B,)`` per stream. With ``active``
         (stream indices) the native engine advances only those streams (the others keep
         their state and get class -1); the standard graph advances every stream. ``forced``
-        classes (-1: draw) are fed instead of drawn ones.
+        classes (-1: draw) are fed instead of drawn ones. ``conditioning`` ``(B, K, L, 2G)``
+        (`conditioning_terms`) replaces the terms of the sampler's own mel frames: the
+        server's batcher gives each stream the terms of its own request's frames and clock.
         """
         batch, samples = uniforms.shape
         temperatures = np.asarray(temperatures, np.float64)
@@ -400,26 +403,41 @@ class StreamingSampler:
         # A denormal T would overflow logits / T in the native engine: argmax, as in NumPy.
         temperatures = np.where(temperatures <= GREEDY_TEMPERATURE, 0.0, temperatures)
         if self.native is not None:
-            conditioning = self._native_conditioning(self.t, samples) if self.mel is not None else None
+            if conditioning is None and self.mel is not None:
+                conditioning = self._native_conditioning(self.t, samples)
             classes, _ = self.native.run(self.t, uniforms, temperatures, active, self.global_ids, conditioning, forced)
             self.t += samples
             return classes
         out = np.empty((batch, samples), np.int64)
-        for i in range(samples):
-            classes = sample_rows(self.logits, temperatures, uniforms[:, i])
-            if forced is not None:
-                classes = np.where(forced[:, i] >= 0, forced[:, i], classes)
-            out[:, i] = classes
-            self.advance(classes)
+        try:
+            for i in range(samples):
+                classes = sample_rows(self.logits, temperatures, uniforms[:, i])
+                if forced is not None:
+                    classes = np.where(forced[:, i] >= 0, forced[:, i], classes)
+                out[:, i] = classes
+                if conditioning is not None:  # (B, L, 2G) -> the step graph's (L, 2, B, G)
+                    num_layers, _, b, g = self.conditioning.shape
+                    self.conditioning[:] = conditioning[:, i].reshape(b, num_layers, 2, g).transpose(1, 2, 0, 3)
+                    self._conditioning_given = True
+                self.advance(classes)
+        finally:
+            self._conditioning_given = False
         return out
 
     def _native_conditioning(self, t: int, samples: int) -> np.ndarray:
         """cond.onnx's per-layer terms for times ``t .. t + samples - 1``: ``(B, K, L, 2G)``."""
         if t + samples > self.max_samples:
             raise ValueError(f"the mel frames cover {self.max_samples} samples; generation reached the end.")
+        return self.conditioning_terms(self.mel, t, samples)
+
+    def conditioning_terms(self, mel: np.ndarray, t: int, samples: int) -> np.ndarray:
+        """cond.onnx's per-layer terms of ``mel`` ``(b, frames, n_mels)`` for its times ``t .. t + samples - 1``.
+
+        Returns ``(b, samples, L, 2G)``; the frames must cover those times.
+        """
         first, last = t // self.hop, -(-(t + samples) // self.hop)
-        out = self._cond_session().run(None, {"mel": self.mel[:, first:last]})[0]  # (B, T, L, 2G)
-        out = out.reshape(self.streams, out.shape[1], len(self.delays), -1)
+        out = self._cond_session().run(None, {"mel": np.ascontiguousarray(mel[:, first:last], np.float32)})[0]
+        out = out.reshape(mel.shape[0], out.shape[1], len(self.delays), -1)  # (b, T, L, 2G)
         start = t - first * self.hop
         return np.ascontiguousarray(out[:, start : start + samples])
 
