@@ -2,7 +2,9 @@
 
     POST /v1/generate   {seconds, temperature, seed, speaker, prime, prime_audio} -> audio/wav, streamed
                         as generated; by default it continues one of the bundle's excerpts of its
-                        training audio (the speaker's), so a trained model is not silent
+                        training audio (the speaker's), so a trained model is not silent;
+                        a mel-conditioned bundle takes {mel} or {mel_audio} instead and streams
+                        the vocoded audio, as long as its frames (seed and temperature as above)
     GET  /v1/model      the model card
     GET  /healthz       liveness and load
     GET  /              a page to pick parameters, play the stream and watch the waveform
@@ -27,7 +29,7 @@ With ``api_key`` (or the ``WAVENET_API_KEY`` environment variable, read by the C
 ``/v1/generate`` and ``/v1/model`` need ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``
 (401 otherwise).
 No request field names a file: the only files the server reads are its bundle's, at start
-(an uploaded ``prime_audio`` clip is decoded from a temporary file of its own).
+(an uploaded ``prime_audio`` or ``mel_audio`` clip is decoded from a temporary file of its own).
 """
 
 from __future__ import annotations
@@ -81,6 +83,13 @@ class GenerateRequest(BaseModel):
     prime_audio: str | None = Field(
         None, description="instead of `prime`: base64 of a short audio file (WAV, FLAC, OGG or MP3) to continue "
                           "from; its most active receptive field primes. At most 30 s long, and within the request body limit")
+    mel: list[list[float]] | None = Field(
+        None, description="mel-conditioned models (vocoding): log-mel frames, frames × n_mels (GET /v1/model: "
+                          "conditioning.local), finite; the WAV is frames × hop_length samples long")
+    mel_audio: str | None = Field(
+        None, description="mel-conditioned models, instead of `mel`: base64 of an audio file (WAV, FLAC, OGG or MP3) "
+                          "whose log-mel frames the server computes with the model's settings, as `wavenet generate "
+                          "--mel-from` does; within the request body limit")
 
 
 # The longest uploaded prime clip, in seconds (only its last receptive field reaches the model).
@@ -95,6 +104,90 @@ class _BadField(ValueError):
         self.field = field
 
 
+def decode_clip(bundle: Bundle, encoded: str, field: str, max_seconds: float, hint: str) -> Any:
+    """An uploaded clip (base64 of an audio file) as the bundle's training audio was: mono, its rate, cleaned.
+
+    Clips longer than ``max_seconds`` are refused from their header, before decoding;
+    `_BadField` names ``field``.
+    """
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise _BadField(field, "not base64 (standard alphabet, with padding)") from None
+    if not data:
+        raise _BadField(field, "empty")
+    from serving.card_audio import load_for_bundle
+
+    # The project's decoders read files: the clip gets a temporary one, deleted after.
+    with tempfile.NamedTemporaryFile(suffix=".audio") as handle:
+        handle.write(data)
+        handle.flush()
+        try:
+            # The body limit bounds the bytes, not the samples: a FLAC of silence decodes
+            # to hours. Its header says how long it is before anything is decoded.
+            info = sf.info(handle.name)
+            if info.samplerate > 0 and info.frames / info.samplerate > max_seconds:
+                raise _BadField(field, f"the clip is {info.frames / info.samplerate:.1f} s long; send "
+                                       f"at most {max_seconds:g} s ({hint})")
+        except RuntimeError:  # sf.LibsndfileError
+            pass  # not a file libsndfile reads: load_audio says why below
+        try:
+            return load_for_bundle(bundle.card, handle.name)  # cleaned as in training, like the CLI's
+        except ValueError as error:  # AudioError names the temporary file: say "the clip" instead
+            # libsndfile's own message can name the temporary file too.
+            reason = (getattr(error, "reason", None) or str(error)).replace(handle.name, "the clip")
+            raise _BadField(field, f"the clip cannot be used ({reason})") from None
+
+
+def request_mel(bundle: Bundle, mel: list | None, mel_audio: str | None, max_seconds: float) -> Any:
+    """A request's conditioning as ``(frames, n_mels)`` float32 log-mel frames; `_BadField` names a bad field.
+
+    Either ``mel`` (the frames themselves) or ``mel_audio`` (base64 of an audio file whose
+    log-mel the server computes with the bundle's settings, as ``generate --mel-from`` does).
+    The frames must cover more than the receptive field (it is the silence generation starts
+    from) and at most ``max_seconds``.
+    """
+    import numpy as np
+
+    from serving.generate import mel_frames
+
+    card = bundle.card
+    rate, rf, hop = card["sample_rate"], card["receptive_field"], bundle.hop_length
+    n_mels = card["conditioning"]["local"]["n_mels"]
+    if mel is not None and mel_audio is not None:
+        raise _BadField("mel", "give either mel or mel_audio, not both")
+    if mel_audio is not None:
+        field = "mel_audio"
+        frames = mel_frames(bundle, decode_clip(bundle, mel_audio, field, max_seconds, "the stream is as long as the clip"))
+    elif mel is not None:
+        field = "mel"
+        bad = next((i for i, row in enumerate(mel) if len(row) != n_mels), None)
+        if bad is not None:
+            raise _BadField(field, f"frame {bad} has {len(mel[bad])} values; every frame needs the model's {n_mels} "
+                                   "mel bands (GET /v1/model: conditioning.local.n_mels)")
+        with np.errstate(over="ignore"):  # beyond float32's range becomes Inf: refused just below
+            frames = np.asarray(mel, np.float32).reshape(len(mel), n_mels)
+        if not np.isfinite(frames).all():  # NaN/Infinity literals, or beyond float32's range
+            raise _BadField(field, "NaN or Inf (or a value beyond float32's range) in the frames; send finite log-mel values")
+    else:
+        raise _BadField("mel", f"the model is mel-conditioned: send its conditioning, either `mel` (log-mel frames, "
+                               f"frames × {n_mels}) or `mel_audio` (base64 of an audio file)")
+    covered = frames.shape[0] * hop
+    if covered > max_seconds * rate:
+        raise _BadField(field, f"{frames.shape[0]} frames are {covered / rate:.2f} s of audio; this server vocodes at "
+                               f"most {max_seconds:g} s ({int(max_seconds * rate) // hop} frames)")
+    if covered <= rf:
+        raise _BadField(field, f"{frames.shape[0]} frames are {covered} samples, no more than the receptive field "
+                               f"({rf} samples, the silence generation starts from); send at least {rf // hop + 1} frames")
+    return frames
+
+
+def messages_frame(field: str) -> str:
+    """``mel.12.3`` -> ``12, value 3`` (where a bad value sits in the frames)."""
+    parts = field.split(".")[1:]
+    return ", value ".join(parts[:2]) if parts else "?"
+
+
 def request_prime(bundle: Bundle, excerpts: list, prime: str | int | None, prime_audio: str | None,
                   speaker: int | None, seed: int) -> Any:
     """The float audio a request continues from (None: silence); `_BadField` names a bad field."""
@@ -102,33 +195,7 @@ def request_prime(bundle: Bundle, excerpts: list, prime: str | int | None, prime
     if prime_audio is not None:
         if prime is not None:
             raise _BadField("prime", "give either prime or prime_audio, not both")
-        try:
-            data = base64.b64decode(prime_audio, validate=True)
-        except (binascii.Error, ValueError):
-            raise _BadField("prime_audio", "not base64 (standard alphabet, with padding)") from None
-        if not data:
-            raise _BadField("prime_audio", "empty")
-        from serving.card_audio import load_for_bundle
-
-        # The project's decoders read files: the clip gets a temporary one, deleted after.
-        with tempfile.NamedTemporaryFile(suffix=".audio") as handle:
-            handle.write(data)
-            handle.flush()
-            try:
-                # The body limit bounds the bytes, not the samples: a FLAC of silence decodes
-                # to hours. Its header says how long it is before anything is decoded.
-                info = sf.info(handle.name)
-                if info.samplerate > 0 and info.frames / info.samplerate > MAX_PRIME_SECONDS:
-                    raise _BadField("prime_audio", f"the clip is {info.frames / info.samplerate:.1f} s long; send "
-                                                   f"at most {MAX_PRIME_SECONDS:g} s (only its end primes)")
-            except RuntimeError:  # sf.LibsndfileError
-                pass  # not a file libsndfile reads: load_audio says why below
-            try:
-                audio = load_for_bundle(bundle.card, handle.name)  # cleaned as in training, like the CLI's
-            except ValueError as error:  # AudioError names the temporary file: say "the clip" instead
-                # libsndfile's own message can name the temporary file too.
-                reason = (getattr(error, "reason", None) or str(error)).replace(handle.name, "the clip")
-                raise _BadField("prime_audio", f"the clip cannot be used ({reason})") from None
+        audio = decode_clip(bundle, prime_audio, "prime_audio", MAX_PRIME_SECONDS, "only its end primes")
         return choose_part(audio, rate, rf)
     if prime == "silence":
         return None
@@ -330,6 +397,14 @@ def create_app(bundle: Bundle, max_streams: int = 8, queue_limit: int = 16, max_
                                'such as {"seconds": 2}', ["body"])
         fields = [".".join(str(p) for p in e["loc"] if p != "body") or "body" for e in errors]
         messages = [f"{f}: {e['msg']}" for f, e in zip(fields, errors)]
+        # Mel frames are checked value by value: thousands of bad values are one bad field, `mel`.
+        bad_frames = [i for i, f in enumerate(fields) if f.startswith("mel.")]
+        if bad_frames:
+            more = f" (and {len(bad_frames) - 1} more values)" if len(bad_frames) > 1 else ""
+            messages = [m for i, m in enumerate(messages) if i not in bad_frames]
+            messages.append(f"mel: frame {messages_frame(fields[bad_frames[0]])}: "
+                            f"{errors[bad_frames[0]]['msg']}{more}; send numbers, frames × n_mels")
+            fields = [f for i, f in enumerate(fields) if i not in bad_frames] + ["mel"]
         return _error(400, "; ".join(messages), fields)
 
     @app.exception_handler(StarletteHTTPException)
@@ -368,16 +443,33 @@ def create_app(bundle: Bundle, max_streams: int = 8, queue_limit: int = 16, max_
             speaker = resolve_speaker(bundle, None if body.speaker is None else str(body.speaker))
         except ValueError as error:
             return _error(400, f"speaker: {error}", ["speaker"])
+        prime = mel = None
         try:
             # Off the event loop: decoding an uploaded clip takes a moment.
-            prime = await asyncio.to_thread(request_prime, bundle, excerpts, body.prime, body.prime_audio,
-                                            speaker, body.seed)
+            if bundle.local_conditioning:
+                # Vocoding: the conditioning sets the length, and generation starts from silence
+                # (a receptive field of it, read against the first frames), as `generate --mel-from`.
+                for name in ("seconds", "prime", "prime_audio"):
+                    if name in body.model_fields_set and getattr(body, name) is not None:
+                        raise _BadField(name, "a mel-conditioned model vocodes its conditioning (`mel` or `mel_audio`) "
+                                              "from silence, as long as the frames: leave it out")
+                mel = await asyncio.to_thread(request_mel, bundle, body.mel, body.mel_audio, max_seconds)
+            else:
+                for name in ("mel", "mel_audio"):
+                    if getattr(body, name) is not None:
+                        raise _BadField(name, "the model is not mel-conditioned: it takes no mel frames "
+                                              "(GET /v1/model: conditioning.local is null)")
+                prime = await asyncio.to_thread(request_prime, bundle, excerpts, body.prime, body.prime_audio,
+                                                speaker, body.seed)
         except _BadField as error:
             return _error(400, str(error), [error.field])
         if slots.locked() and state["waiting"] >= queue_limit:
             return _error(429, "too many requests: all streams are busy and the queue is full; retry later",
                           **{"Retry-After": "1"})
-        num_samples = max(1, int(round(body.seconds * rate)))
+        # With mel frames the stream is frames × hop samples: the receptive field of silence it
+        # starts from, then the vocoded samples, so the WAV lines up with the frames' source.
+        lead = 0 if mel is None else bundle.card["receptive_field"]
+        num_samples = max(1, int(round(body.seconds * rate))) if mel is None else mel.shape[0] * bundle.hop_length - lead
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
 
@@ -387,7 +479,7 @@ def create_app(bundle: Bundle, max_streams: int = 8, queue_limit: int = 16, max_
         def left() -> float:
             return timeout - (time.monotonic() - started)
 
-        request = batching.Request(num_samples, body.temperature, body.seed, speaker, deliver, prime)
+        request = batching.Request(num_samples, body.temperature, body.seed, speaker, deliver, prime, mel)
         # Wait for a slot, but not for a client that has left (it must not keep its place in
         # the queue, or the queue fills with ghosts and real clients get 429) nor past the timeout.
         state["waiting"] += 1
@@ -429,7 +521,7 @@ def create_app(bundle: Bundle, max_streams: int = 8, queue_limit: int = 16, max_
             raise
 
         async def stream():
-            yield wav_header(num_samples, rate) + (first or b"")
+            yield wav_header(lead + num_samples, rate) + bytes(2 * lead) + (first or b"")
             if first is None:
                 return
             while True:
@@ -517,7 +609,7 @@ def serve(bundle: Bundle, host: str = "127.0.0.1", port: int = 8000, header_time
 
     app = create_app(bundle, **options)
     print(engine_line(app.state.batcher.sampler), flush=True)
-    if not bundle.excerpts:
+    if not bundle.excerpts and not bundle.local_conditioning:  # a vocoder starts from silence by design
         print(NO_EXCERPTS_NOTE.format(path=bundle.path).replace(" or pass --prime FILE", " or send prime_audio"),
               flush=True)
     make_server(app, host, port, header_timeout=header_timeout).run()
