@@ -224,3 +224,11 @@ def test_the_schema_documents_the_conditioning(client):
     body = schema["components"]["schemas"]["Body"]["properties"]
     assert body["mel"]["anyOf"][0] == {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}
     assert "n_mels" in body["mel"]["description"] and "--mel-from" in body["mel_audio"]["description"]
+
+
+def test_the_page_sends_a_vocoders_clip_as_mel_audio(client):
+    # The page's script (a browser check of it needs `make test-browser`): a card with local
+    # conditioning hides seconds and prime and sends the chosen clip as mel_audio.
+    page = client.get("/").text
+    assert "vocoder = Boolean(card.conditioning.local)" in page and "body.mel_audio = await base64Of(file)" in page
+    assert "if (!vocoder) body.seconds = seconds;" in page
