@@ -98,8 +98,8 @@ class Batcher:
                 raise ValueError("a locally conditioned bundle needs the request's mel frames, and no prime.")
             covered = np.shape(request.mel)[0] * s.hop
             if s.receptive_field + request.num_samples > covered:
-                raise ValueError(f"{request.num_samples} samples after the receptive field ({s.receptive_field}) go past "
-                                 f"the {covered} samples the mel frames cover.")
+                raise ValueError(f"{request.num_samples} samples after the receptive field ({s.receptive_field}) "
+                                 f"go past the {covered} samples the mel frames cover.")
         elif request.mel is not None:
             raise ValueError("mel frames given, but the bundle is not locally conditioned.")
         with self.lock:

@@ -158,7 +158,8 @@ def request_mel(bundle: Bundle, mel: list | None, mel_audio: str | None, max_sec
         raise _BadField("mel", "give either mel or mel_audio, not both")
     if mel_audio is not None:
         field = "mel_audio"
-        frames = mel_frames(bundle, decode_clip(bundle, mel_audio, field, max_seconds, "the stream is as long as the clip"))
+        audio = decode_clip(bundle, mel_audio, field, max_seconds, "the stream is as long as the clip")
+        frames = mel_frames(bundle, audio)
     elif mel is not None:
         field = "mel"
         bad = next((i for i, row in enumerate(mel) if len(row) != n_mels), None)
@@ -168,7 +169,8 @@ def request_mel(bundle: Bundle, mel: list | None, mel_audio: str | None, max_sec
         with np.errstate(over="ignore"):  # beyond float32's range becomes Inf: refused just below
             frames = np.asarray(mel, np.float32).reshape(len(mel), n_mels)
         if not np.isfinite(frames).all():  # NaN/Infinity literals, or beyond float32's range
-            raise _BadField(field, "NaN or Inf (or a value beyond float32's range) in the frames; send finite log-mel values")
+            raise _BadField(field, "NaN or Inf (or a value beyond float32's range) in the frames; "
+                                   "send finite log-mel values")
     else:
         raise _BadField("mel", f"the model is mel-conditioned: send its conditioning, either `mel` (log-mel frames, "
                                f"frames × {n_mels}) or `mel_audio` (base64 of an audio file)")
@@ -178,7 +180,8 @@ def request_mel(bundle: Bundle, mel: list | None, mel_audio: str | None, max_sec
                                f"most {max_seconds:g} s ({int(max_seconds * rate) // hop} frames)")
     if covered <= rf:
         raise _BadField(field, f"{frames.shape[0]} frames are {covered} samples, no more than the receptive field "
-                               f"({rf} samples, the silence generation starts from); send at least {rf // hop + 1} frames")
+                               f"({rf} samples, the silence generation starts from); "
+                               f"send at least {rf // hop + 1} frames")
     return frames
 
 
@@ -469,7 +472,10 @@ def create_app(bundle: Bundle, max_streams: int = 8, queue_limit: int = 16, max_
         # With mel frames the stream is frames × hop samples: the receptive field of silence it
         # starts from, then the vocoded samples, so the WAV lines up with the frames' source.
         lead = 0 if mel is None else bundle.card["receptive_field"]
-        num_samples = max(1, int(round(body.seconds * rate))) if mel is None else mel.shape[0] * bundle.hop_length - lead
+        if mel is None:
+            num_samples = max(1, int(round(body.seconds * rate)))
+        else:
+            num_samples = mel.shape[0] * bundle.hop_length - lead
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
 

@@ -3,6 +3,7 @@
 import base64
 import io
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -68,7 +69,8 @@ def wav(response):
 
 
 @pytest.mark.parametrize("engine", [
-    pytest.param("native", marks=pytest.mark.skipif(native.library_path() is None, reason="the native library was not built")),
+    pytest.param("native", marks=pytest.mark.skipif(native.library_path() is None,
+                                                    reason="the native library was not built")),
     "graph"])
 def test_batcher_slots_vocode_their_own_frames_on_their_own_clocks(mel_bundle, engine):
     # Three requests of different lengths in one batched sampler, one joining mid-stream: each
@@ -144,14 +146,16 @@ def test_concurrent_vocoding_requests_of_different_lengths(client, mel_bundle):
 def _clip(seconds=0.3, rate=8000):
     t = np.arange(int(seconds * rate)) / rate
     buffer = io.BytesIO()
-    sf.write(buffer, 0.5 * np.sin(2 * np.pi * 330 * t) * np.linspace(0.2, 1, t.size), rate, format="WAV", subtype="PCM_16")
+    tone = 0.5 * np.sin(2 * np.pi * 330 * t) * np.linspace(0.2, 1, t.size)
+    sf.write(buffer, tone, rate, format="WAV", subtype="PCM_16")
     return buffer.getvalue()
 
 
 def test_audio_in_gives_the_same_stream_as_its_mel_frames_in(client, mel_bundle, tmp_path):
     data = _clip()
     (tmp_path / "clip.wav").write_bytes(data)
-    mel = mel_frames(mel_bundle, load_for_bundle(mel_bundle.card, tmp_path / "clip.wav"))  # generate --mel-from's frames
+    # generate --mel-from's frames of the same clip
+    mel = mel_frames(mel_bundle, load_for_bundle(mel_bundle.card, tmp_path / "clip.wav"))
     from_audio = client.post("/v1/generate", json={"mel_audio": base64.b64encode(data).decode(), "seed": 2})
     from_frames = client.post("/v1/generate", json={"mel": mel.tolist(), "seed": 2})
     assert wav(from_audio).shape == (len(mel) * mel_bundle.hop_length,)
@@ -168,7 +172,8 @@ def test_audio_in_gives_the_same_stream_as_its_mel_frames_in(client, mel_bundle,
         ({"mel": []}, "mel", "receptive field"),
         ({"mel": [[0.0] * N_MELS] * 3}, "mel", "receptive field"),
         ({"mel": [[1e39] * N_MELS] * 40}, "mel", "finite"),
-        ({"mel": [["loud"] * N_MELS] * 40}, "mel", "frame 0, value 0: Input should be a valid number, unable to parse string as a number (and 159 more values)"),
+        ({"mel": [["loud"] * N_MELS] * 40}, "mel",
+         "frame 0, value 0: Input should be a valid number, unable to parse string as a number (and 159 more values)"),
         ({"mel": [[0.0] * N_MELS] * 40, "mel_audio": "AAAA"}, "mel", "not both"),
         ({"mel_audio": "!!not base64!!"}, "mel_audio", "base64"),
         ({"mel_audio": base64.b64encode(b"RIFF nonsense").decode()}, "mel_audio", "cannot be used"),
@@ -232,3 +237,19 @@ def test_the_page_sends_a_vocoders_clip_as_mel_audio(client):
     page = client.get("/").text
     assert "vocoder = Boolean(card.conditioning.local)" in page and "body.mel_audio = await base64Of(file)" in page
     assert "if (!vocoder) body.seconds = seconds;" in page
+
+
+def test_vocoding_queues_like_generation(mel_bundle):
+    # One stream, no queue: a second vocoding request while the first streams gets 429; a bad
+    # one still gets its 400 first; once the first is done, its slot serves the next.
+    with TestClient(create_app(mel_bundle, max_streams=1, queue_limit=0, max_seconds=5.0, chunk=64,
+                               max_body_bytes=10**6)) as c:
+        with c.stream("POST", "/v1/generate", json={"mel": frames(4000, 1).tolist()}) as busy:
+            assert next(busy.iter_bytes())[:4] == b"RIFF"
+            refused = c.post("/v1/generate", json={"mel": frames(40, 2).tolist()})
+            assert refused.status_code == 429 and "Retry-After" in refused.headers
+            assert c.post("/v1/generate", json={"mel": frames(3, 2).tolist()}).status_code == 400
+        deadline = time.time() + 10
+        while c.get("/healthz").json()["active_streams"] and time.time() < deadline:
+            time.sleep(0.05)
+        assert wav(c.post("/v1/generate", json={"mel": frames(40, 2).tolist()})).shape == (40 * mel_bundle.hop_length,)
