@@ -18,7 +18,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml setup.py $(wildca
 install: $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=15
 
 # Faults, fuzzing and load (issue #9): a SIGKILL loop over training, 10,000 fuzzed audio files,
 # Schemathesis against the server's OpenAPI schema, and a loopback load test. About 6 minutes.
