@@ -33,11 +33,12 @@ import tensorflow as tf
 from export.native_graph import build_native_graph
 from export.step_graph import build_step_graph, residual_offsets
 from export.tf_step import make_tf_step
-from serving.bundle import BUNDLE_FORMAT_VERSION, file_digest
+from serving.bundle import BUNDLE_FORMAT_VERSION
 from serving.excerpts import EXCERPTS_FOLDER, choose_excerpts, write_excerpts
 from wavenet_tf.model import WaveNet
 from wavenet_tf.step_weights import extract_step_weights
-from wavenet_tf.train import load_run_config, load_run_model, read_json
+from wavenet_tf.core.files import file_digest, read_json
+from wavenet_tf.train import load_run_config, load_run_model
 
 
 def graph_contract(model_card: dict[str, Any]) -> dict[str, Any]:
@@ -345,7 +346,7 @@ def export_run(run: str | Path, out: str | Path, opset: int = 17, verify: bool =
 def training_excerpts(run: Path, log=print) -> list:
     """Short, loud excerpts of the run's training files (`serving.excerpts.choose_excerpts`), cleaned
     as training cleaned them. Files that moved since training are skipped; with none left, none."""
-    from wavenet_tf.audio import AudioError, load_audio
+    from wavenet_tf.core.audio import AudioError, load_audio
 
     config, data, _, _ = load_run_config(run)
     manifest = run / "dataset.json"

@@ -55,7 +55,7 @@ def folded_arrays(weights: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def _sampling_nodes(logits: str, q: int, num_input_taps: int, opset: int, node, const) -> None:
-    """``next_taps``: the next class drawn in the graph, with `serving.sampling.sample_classes`' arithmetic.
+    """``next_taps``: the next class drawn in the graph, with `wavenet_tf.core.sampling.sample_classes`' arithmetic.
 
     float64 throughout, and in the same order: ``z = logits / T``, ``z -= max z``, ``exp``,
     cumulative sum, class = the number of cumulative sums ``<= u · total`` (at most Q − 1).
@@ -105,7 +105,7 @@ def build_step_graph(weights: Mapping[str, np.ndarray], local_conditioning: bool
         uniform       float64 (B, 1)            a uniform number in [0, 1) per stream
         temperature   float64 (B, 1)            each stream's sampling temperature (> 0)
         next_taps     int64   (B, K0)           input_taps shifted by one, ending with the class
-                                                 drawn from logits (`serving.sampling`'s
+                                                 drawn from logits (`wavenet_tf.core.sampling`'s
                                                  inverse-CDF arithmetic, in float64)
 
     Two files rather than one: onnxruntime runs every node of a graph whatever outputs are

@@ -1,6 +1,6 @@
 """The incremental step as a `tf.function`, for the SavedModel's ``step`` signature.
 
-The same arrays and order of operations as `serving.numpy_step.NumpyStep` (the NumPy
+The same arrays and order of operations as `wavenet_tf.core.numpy_step.NumpyStep` (the NumPy
 reference layouts: ``past`` ``(L, k-1, B, R)``, ``layer_inputs`` ``(L, B, R)``), in
 TensorFlow ops so a TF deployment can step the model without onnxruntime. Export
 verifies it against the Keras full forward pass like every other engine.

@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from serving.bundle import load_bundle
 from serving.onnx_step import OnnxStep, make_session, optimized_node_count
-from serving.step_generator import StepGenerator
+from wavenet_tf.core.step_generator import StepGenerator
 from wavenet_tf.model import WaveNet
 
 TOLERANCE = 1e-4
@@ -103,7 +103,7 @@ def verify_bundle(path: str | Path, model: WaveNet, seed: int = 0, log=print) ->
     log(f"  {'step_sampler.onnx vs NumPy sampling, 2 x 300 samples x 3 T':<52} "
         f"{report['sampler_mismatches']} different classes")
     if report["sampler_mismatches"]:
-        raise ParityError("step_sampler.onnx draws other classes than serving.sampling from the same logits")
+        raise ParityError("step_sampler.onnx draws other classes than wavenet_tf.core.sampling from the same logits")
     _verify_native(bundle, inputs, expected, local, rng, report, log)
     report["step_nodes"] = optimized_node_count(bundle.file("step.onnx"))
     log(f"  step.onnx: {report['step_nodes']} nodes after onnxruntime optimization ({len(c.all_dilations)} layers)")

@@ -33,7 +33,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from serving.mu_law import mu_law_decode, mu_law_encode
+from wavenet_tf.core.mu_law import mu_law_decode, mu_law_encode
 
 QUICK = os.environ.get("WAVENET_NOTEBOOK_QUICK") == "1"  # the test suite runs every notebook small
 WORK = Path(os.environ.get("WAVENET_NOTEBOOK_WORK", "_work")) / "01_audio_to_data"
@@ -117,8 +117,8 @@ plt.show()
 # is the same everywhere. **mu-law** (ITU-T G.711) compresses the amplitude with
 # `sign(x) · ln(1 + μ|x|) / ln(1 + μ)` (μ = 255) before quantizing: the steps are fine
 # near zero and coarse near full scale, so the SNR stays roughly constant over a wide
-# range of levels. The library's `mu_law_encode`/`mu_law_decode` (NumPy in `serving`, the
-# same numbers in TensorFlow in `wavenet_tf.mu_law`) do exactly this.
+# range of levels. The library's `mu_law_encode`/`mu_law_decode` (NumPy, in
+# `wavenet_tf.core.mu_law`, used by training and serving alike) do exactly this.
 
 # %%
 levels_db = np.arange(-60, 1, 4)
@@ -178,8 +178,7 @@ plt.show()
 # ## 5. The library's loader and `tf.data` pipeline
 #
 # `prepare` finds the files (a folder, a glob, or a CSV manifest), decodes each once into a
-# cache (16-bit WAV through `tf.audio.decode_wav`; FLAC, OGG, MP3 and other WAVs through
-# soundfile), mixes to mono, removes DC, resamples to the model's rate with soxr, trims
+# cache (every format through soundfile, the same decoder serving uses), mixes to mono, removes DC, resamples to the model's rate with soxr, trims
 # silence, and splits *by file* into training and validation sets, so validation measures
 # generalization rather than memory. Sub-folder names become labels.
 #
@@ -187,9 +186,9 @@ plt.show()
 # TensorFlow 2.18+ and is no longer maintained, so the library does not use it.)
 
 # %%
-from wavenet_tf.config import DataConfig
+from wavenet_tf.core.config import DataConfig
 from wavenet_tf.data import prepare, window_dataset
-from wavenet_tf.presets import get_preset
+from wavenet_tf.core.presets import get_preset
 
 model_config = get_preset("tiny")
 data = prepare(WORK / "melodies", model_config, DataConfig(val_split=0.25), cache_dir=WORK / "cache")
@@ -231,7 +230,7 @@ plt.show()
 # the unigram baseline: beating it means the network uses the past.
 
 # %%
-from wavenet_tf.evaluate import unigram_bits
+from wavenet_tf.core.bits import unigram_bits
 
 all_classes = np.concatenate([mu_law_encode(t.audio, 256) for t in data.train])
 print(f"unigram baseline: {unigram_bits(all_classes):.3f} bits/sample (uniform: 8.000)")

@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from wavenet_tf.model import ResidualBlock, UpsampleNetwork, WaveNet
-from wavenet_tf.presets import get_preset, preset_names
+from wavenet_tf.core.presets import get_preset, preset_names
 
 QUICK = os.environ.get("WAVENET_NOTEBOOK_QUICK") == "1"
 keras.utils.set_random_seed(0)

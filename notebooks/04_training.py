@@ -38,8 +38,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from wavenet_tf.builtin_data import write_builtin_dataset
-from wavenet_tf.config import DataConfig, TrainConfig
-from wavenet_tf.presets import get_preset
+from wavenet_tf.core.config import DataConfig, TrainConfig
+from wavenet_tf.core.presets import get_preset
 
 QUICK = os.environ.get("WAVENET_NOTEBOOK_QUICK") == "1"
 WORK = Path(os.environ.get("WAVENET_NOTEBOOK_WORK", "_work")) / "04_training"
@@ -91,8 +91,8 @@ print(sorted(p.name for p in run.iterdir()))
 
 # %%
 from wavenet_tf.data import prepare
-from wavenet_tf.evaluate import unigram_bits
-from serving.mu_law import mu_law_encode
+from wavenet_tf.core.bits import unigram_bits
+from wavenet_tf.core.mu_law import mu_law_encode
 
 rows = list(csv.DictReader(open(run / "metrics.csv")))
 epochs = [int(r["epoch"]) for r in rows]
@@ -117,7 +117,7 @@ plt.show()
 # best checkpoint — the number to compare models by.
 
 # %%
-from wavenet_tf.evaluate import evaluate_tracks, keras_logits_fn
+from serving.evaluate import evaluate_tracks, keras_logits_fn
 from wavenet_tf.train import load_run_model
 
 model = load_run_model(run)

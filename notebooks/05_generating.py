@@ -30,8 +30,8 @@ import numpy as np
 from IPython.display import Audio, display
 
 from wavenet_tf.builtin_data import write_builtin_dataset
-from wavenet_tf.config import DataConfig, TrainConfig
-from wavenet_tf.presets import get_preset
+from wavenet_tf.core.config import DataConfig, TrainConfig
+from wavenet_tf.core.presets import get_preset
 from wavenet_tf.train import train
 
 QUICK = os.environ.get("WAVENET_NOTEBOOK_QUICK") == "1"

@@ -32,8 +32,8 @@ import numpy as np
 
 from export.bundle import export_run
 from wavenet_tf.builtin_data import write_builtin_dataset
-from wavenet_tf.config import DataConfig, TrainConfig
-from wavenet_tf.presets import get_preset
+from wavenet_tf.core.config import DataConfig, TrainConfig
+from wavenet_tf.core.presets import get_preset
 from wavenet_tf.train import load_run_model, train
 
 QUICK = os.environ.get("WAVENET_NOTEBOOK_QUICK") == "1"
@@ -135,7 +135,7 @@ for path in (tiny_bundle, realtime_bundle):
 # a time and the logits equal the full forward pass's at every position.
 
 # %%
-from wavenet_tf.evaluate import onnx_logits_fn, step_logits_fn
+from serving.evaluate import onnx_logits_fn, step_logits_fn
 
 sequence = classes[:1, :300]
 full = onnx_logits_fn(bundle)(sequence, None, None)

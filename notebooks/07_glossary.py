@@ -20,8 +20,8 @@
 # %%
 import numpy as np
 
-from serving.mu_law import mu_law_decode, mu_law_encode
-from serving.sampling import sample_classes
+from wavenet_tf.core.mu_law import mu_law_decode, mu_law_encode
+from wavenet_tf.core.sampling import sample_classes
 
 # %% [markdown]
 # **Autoregressive** — a model of a sequence that predicts each element from the ones

@@ -9,7 +9,7 @@ from typing import Callable
 import numpy as np
 
 from serving.bundle import Bundle
-from serving.mu_law import mu_law_decode, mu_law_encode
+from wavenet_tf.core.mu_law import mu_law_decode, mu_law_encode
 from serving.streaming_sampler import StreamingSampler
 
 

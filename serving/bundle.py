@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from wavenet_tf.core.files import file_digest
 
 BUNDLE_FORMAT_VERSION = 2  # 2 added step_sampler.onnx
 REQUIRED = ("wavenet.onnx", "step.onnx", "step_sampler.onnx")
@@ -15,19 +16,6 @@ REQUIRED = ("wavenet.onnx", "step.onnx", "step_sampler.onnx")
 
 class BundleError(ValueError):
     """A bundle that cannot be used; the message says what is wrong and how to fix it."""
-
-
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file, or of a folder's files (names and contents, in sorted order)."""
-    digest = hashlib.sha256()
-    paths = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    for p in paths:
-        if path.is_dir():
-            digest.update(str(p.relative_to(path)).encode())
-        with open(p, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass
@@ -163,7 +151,7 @@ def validate_card(card: Any, card_path: Path) -> None:
         fail("\"dilations\"", "must be a non-empty list of positive integers")
     if not isinstance(card.get("model_config"), dict):
         fail("\"model_config\"", "must be an object")
-    from wavenet_tf.config import ModelConfig  # plain data, no TensorFlow
+    from wavenet_tf.core.config import ModelConfig  # plain data, no TensorFlow
 
     try:
         config = ModelConfig.from_dict(card["model_config"])

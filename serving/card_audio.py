@@ -20,14 +20,14 @@ DEFAULT_CLEANING = {"trim_top_db": 50.0, "trim_frame_length": 512, "remove_dc": 
 
 
 def cleaning_settings(card: dict[str, Any]) -> dict[str, Any]:
-    """The keyword arguments of `wavenet_tf.audio.load_audio` that reproduce the run's cleaning."""
+    """The keyword arguments of `wavenet_tf.core.audio.load_audio` that reproduce the run's cleaning."""
     recorded = card.get("data") or {}
     return {key: recorded.get(key, default) for key, default in DEFAULT_CLEANING.items()}
 
 
 def load_for_bundle(card: dict[str, Any], path: str | Path) -> np.ndarray:
     """Decode ``path`` to mono float32 at the card's rate, cleaned with the card's settings (no TensorFlow)."""
-    from wavenet_tf.audio import load_audio
+    from wavenet_tf.core.audio import load_audio
 
-    audio, _ = load_audio(path, card["sample_rate"], use_tensorflow=False, **cleaning_settings(card))
+    audio, _ = load_audio(path, card["sample_rate"], **cleaning_settings(card))
     return audio

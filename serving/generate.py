@@ -104,7 +104,7 @@ def mel_from_file(bundle: Bundle, path: str | Path) -> np.ndarray:
 
 def mel_frames(bundle: Bundle, audio: np.ndarray) -> np.ndarray:
     """Log-mel frames of mono audio at the bundle's rate, with the bundle's settings."""
-    from serving.mel import log_mel
+    from wavenet_tf.core.mel import log_mel
 
     local = bundle.card["conditioning"]["local"]
     return log_mel(audio, bundle.card["sample_rate"], local["n_mels"], local["hop_length"],

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from serving.bundle import Bundle
-from serving.mu_law import mu_law_encode
+from wavenet_tf.core.mu_law import mu_law_encode
 from serving.onnx_step import make_session
-from serving.sampling import sample_classes
+from wavenet_tf.core.sampling import sample_classes
 
 
 def naive_generate_classes(

@@ -1,4 +1,4 @@
-"""``step.onnx`` on onnxruntime, behind the same interface as `serving.numpy_step.NumpyStep`."""
+"""``step.onnx`` on onnxruntime, behind the same interface as `wavenet_tf.core.numpy_step.NumpyStep`."""
 
 from __future__ import annotations
 

@@ -8,11 +8,11 @@ import numpy as np
 import onnxruntime as ort
 
 from serving.bundle import Bundle
-from serving.mu_law import mu_law_decode, mu_law_encode
+from wavenet_tf.core.mu_law import mu_law_decode, mu_law_encode
 from serving.native import NativeEngine, NativeState, NativeUnavailable, open_native, resolve_engine
 from serving.onnx_step import make_session
-from serving.ring_buffer import RingBuffer
-from serving.sampling import GREEDY_TEMPERATURE, effective_temperature, sample_classes, sample_rows
+from wavenet_tf.core.ring_buffer import RingBuffer
+from wavenet_tf.core.sampling import GREEDY_TEMPERATURE, effective_temperature, sample_classes, sample_rows
 
 
 # Up to this many streams the graph's own sampler beats NumPy's (README, performance).
@@ -42,7 +42,7 @@ class StreamingSampler:
         bundle: a loaded bundle (`serving.bundle.load_bundle`).
         streams: B, the number of independent streams generated together.
         temperature: logits are divided by it before sampling; at or below
-            `serving.sampling.GREEDY_TEMPERATURE` (0 included) the most likely class is taken.
+            `wavenet_tf.core.sampling.GREEDY_TEMPERATURE` (0 included) the most likely class is taken.
         seed: seed of the uniform random numbers (one per sample and stream).
         threads: onnxruntime intra-op threads (1 is fastest for one stream; see README).
         global_ids: each stream's global class id (globally conditioned bundles).

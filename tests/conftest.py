@@ -28,7 +28,7 @@ def speaker_bundle(tmp_path_factory):
     """A bundle folder of a narrow `tiny` with two global classes, "bass" and "harp" (exported once)."""
     from export.bundle import export_run
     from tests.test_export import NARROW, make_run
-    from wavenet_tf.presets import get_preset
+    from wavenet_tf.core.presets import get_preset
 
     folder = tmp_path_factory.mktemp("speaker-bundle")
     make_run(folder / "run", get_preset("tiny", **NARROW, global_conditioning_classes=2), ["bass", "harp"])
@@ -51,8 +51,8 @@ def trained_speaker_bundle(tmp_path_factory):
     """
     from export.bundle import export_run
     from wavenet_tf.builtin_data import write_builtin_dataset
-    from wavenet_tf.config import DataConfig, TrainConfig
-    from wavenet_tf.presets import get_preset
+    from wavenet_tf.core.config import DataConfig, TrainConfig
+    from wavenet_tf.core.presets import get_preset
     from wavenet_tf.train import train
 
     folder = tmp_path_factory.mktemp("trained-speaker")

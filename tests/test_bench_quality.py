@@ -33,8 +33,8 @@ def test_the_budget_stops_training_and_a_second_call_trains_no_further(spent_run
 
 
 def test_held_out_bits_agree_with_wavenet_evaluate_and_score_the_same_targets(spent_run):
-    from wavenet_tf import evaluate as ev
-    from wavenet_tf.config import DataConfig
+    from serving import evaluate as ev
+    from wavenet_tf.core.config import DataConfig
     from wavenet_tf.data import prepare
     from wavenet_tf.train import load_run_config, load_run_model
 

@@ -1,7 +1,7 @@
 import pytest
 
-from wavenet_tf.config import ModelConfig
-from wavenet_tf.presets import PRESETS, get_preset
+from wavenet_tf.core.config import ModelConfig
+from wavenet_tf.core.presets import PRESETS, get_preset
 
 
 def test_receptive_field_formula():

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from serving.mu_law import mu_law_decode
-from wavenet_tf.audio import AudioInfo
+from wavenet_tf.core.mu_law import mu_law_decode
+from wavenet_tf.core.audio import AudioInfo
 from wavenet_tf.cli import main
-from wavenet_tf.config import DataConfig
+from wavenet_tf.core.config import DataConfig
 from wavenet_tf.data import (DataError, Track, aligned_target_length, discover, prepare, split_by_file,
                              window_dataset)
-from wavenet_tf.features import log_mel
-from wavenet_tf.presets import get_preset
+from wavenet_tf.core.mel import log_mel
+from wavenet_tf.core.presets import get_preset
 
 TINY = get_preset("tiny")
 

@@ -28,7 +28,7 @@ def deployment(tmp_path_factory):
     from export.bundle import export_run
     from tests.test_export import NARROW, make_run
     from wavenet_tf.builtin_data import write_builtin_dataset
-    from wavenet_tf.presets import get_preset
+    from wavenet_tf.core.presets import get_preset
 
     work = tmp_path_factory.mktemp("deploy")
     make_run(work / "run", get_preset("tiny", **NARROW))

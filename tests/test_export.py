@@ -11,10 +11,10 @@ from export.verify import verify_bundle
 from serving.bundle import BundleError, load_bundle
 from tests.tf_free import run_without_tensorflow
 from wavenet_tf.cli import main
-from wavenet_tf.config import DataConfig, TrainConfig
+from wavenet_tf.core.config import DataConfig, TrainConfig
 from wavenet_tf.model import WaveNet
-from wavenet_tf.presets import get_preset
-from wavenet_tf.train import write_json
+from wavenet_tf.core.presets import get_preset
+from wavenet_tf.core.files import write_json
 
 NARROW = dict(residual_channels=8, gate_channels=8, skip_channels=16, quantization_channels=64)
 

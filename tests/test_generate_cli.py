@@ -15,7 +15,7 @@ from tests.test_export import NARROW, make_run
 from tests.tf_free import run_without_tensorflow
 from wavenet_tf.builtin_data import write_builtin_dataset
 from wavenet_tf.cli import main
-from wavenet_tf.presets import get_preset
+from wavenet_tf.core.presets import get_preset
 
 WAVENET = str(Path(sys.executable).with_name("wavenet"))
 

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from serving.numpy_step import NumpyStep, generate_audio
-from serving.ring_buffer import RingBuffer
-from serving.step_generator import StepGenerator
+from wavenet_tf.core.numpy_step import NumpyStep, generate_audio
+from wavenet_tf.core.ring_buffer import RingBuffer
+from wavenet_tf.core.step_generator import StepGenerator
 from wavenet_tf.model import WaveNet
-from wavenet_tf.presets import get_preset
+from wavenet_tf.core.presets import get_preset
 from wavenet_tf.sampling import naive_generate
 from wavenet_tf.step_weights import extract_step_weights, upsampled_features
 

@@ -16,10 +16,10 @@ def test_every_declared_package_is_a_real_package():
 
 def test_serving_imports_without_tensorflow():
     code = (
-        "import serving, serving.mu_law, serving.sampling, wavenet_tf, wavenet_tf.config, wavenet_tf.presets\n"
-        "import serving.bundle, serving.onnx_step, serving.numpy_step, serving.ring_buffer, serving.step_generator\n"
+        "import serving, wavenet_tf.core.mu_law, wavenet_tf.core.sampling, wavenet_tf, wavenet_tf.core.config, wavenet_tf.core.presets\n"
+        "import serving.bundle, serving.onnx_step, wavenet_tf.core.numpy_step, wavenet_tf.core.ring_buffer, wavenet_tf.core.step_generator\n"
         "import serving.server, serving.batcher, serving.streaming_sampler, serving.naive, serving.bench\n"
-        "import wavenet_tf.builtin_data, wavenet_tf.audio, wavenet_tf.data, wavenet_tf.evaluate, wavenet_tf.cli\n"
+        "import wavenet_tf.builtin_data, wavenet_tf.core.audio, wavenet_tf.data, serving.evaluate, wavenet_tf.cli\n"
         "print('ok')\n"
     )
     out = run_without_tensorflow(code, cwd=ROOT)

@@ -14,7 +14,8 @@ import pytest
 import soundfile as sf
 from fastapi.testclient import TestClient
 
-from serving.bundle import BundleError, file_digest, load_bundle
+from serving.bundle import BundleError, load_bundle
+from wavenet_tf.core.files import file_digest
 from serving.excerpts import QUIET_DBFS, choose_part, level
 from serving.server import create_app
 from serving.streaming_sampler import StreamingSampler

@@ -5,10 +5,10 @@ import shutil
 import numpy as np
 import pytest
 
-from serving.mu_law import mu_law_decode, mu_law_encode
+from wavenet_tf.core.mu_law import mu_law_decode, mu_law_encode
 from tests.tf_free import run_without_tensorflow
 from wavenet_tf import quality_data
-from wavenet_tf.evaluate import unigram_bits
+from wavenet_tf.core.bits import unigram_bits
 from wavenet_tf.quality import (
     _log_laplace_mass, class_edges, compare_to_source, listener_measures, lpc_bits,
 )

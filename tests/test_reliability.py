@@ -25,11 +25,12 @@ from serving.bundle import BundleError, load_bundle
 from serving.streaming_sampler import StreamingSampler
 from tests.test_export import NARROW, make_run
 from tests.test_train import WAVENET, read_metrics, small_run
-from wavenet_tf.audio import AudioError, load_audio
+from wavenet_tf.core.audio import AudioError, load_audio
 from wavenet_tf.builtin_data import write_builtin_dataset
 from wavenet_tf.cli import main
-from wavenet_tf.presets import get_preset
-from wavenet_tf.train import RunError, load_run_model, read_json, verify_checkpoint
+from wavenet_tf.core.presets import get_preset
+from wavenet_tf.core.files import RunError, read_json
+from wavenet_tf.train import load_run_model, verify_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,13 @@ import pytest
 
 from export.bundle import export_run
 from serving.bundle import load_bundle
-from serving.mel import log_mel as numpy_log_mel
-from serving.mu_law import mu_law_encode
+from wavenet_tf.core.mel import log_mel as numpy_log_mel
+from wavenet_tf.core.mu_law import mu_law_encode
 from serving.naive import naive_generate_classes
 from serving.streaming_sampler import StreamingSampler
 from tests.test_export import NARROW, make_run
-from wavenet_tf.features import log_mel as tf_log_mel
-from wavenet_tf.presets import get_preset
+from tests.tf_mel_reference import log_mel as tf_log_mel
+from wavenet_tf.core.presets import get_preset
 
 CASES = {
     "plain": dict(NARROW),

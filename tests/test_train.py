@@ -18,8 +18,8 @@ import tensorflow as tf
 
 from wavenet_tf.builtin_data import write_builtin_dataset
 from wavenet_tf.cli import main
-from wavenet_tf.config import DataConfig, TrainConfig
-from wavenet_tf.presets import get_preset
+from wavenet_tf.core.config import DataConfig, TrainConfig
+from wavenet_tf.core.presets import get_preset
 from wavenet_tf.train import train
 
 WAVENET = str(Path(sys.executable).with_name("wavenet"))
@@ -134,8 +134,8 @@ def _free_ports(count):
 
 WORKER = """
 import json, sys
-from wavenet_tf.config import DataConfig, TrainConfig
-from wavenet_tf.presets import get_preset
+from wavenet_tf.core.config import DataConfig, TrainConfig
+from wavenet_tf.core.presets import get_preset
 from wavenet_tf.train import train
 state = train(sys.argv[1], sys.argv[2], get_preset("tiny", residual_channels=8, gate_channels=8, skip_channels=16),
               DataConfig(target_length=128, batch_size=8, val_split=0.0),
@@ -188,8 +188,8 @@ def test_a_few_hundred_steps_learn_a_periodic_signal(tmp_path):
                   DataConfig(target_length=128, batch_size=8, val_split=0.5),
                   TrainConfig(epochs=3, steps_per_epoch=100, learning_rate=3e-3, validation_steps=4, audio_every=0),
                   cache_dir=tmp_path / "cache", verbose=0)
-    from serving.mu_law import mu_law_encode
-    from wavenet_tf.metrics import unigram_bits
+    from wavenet_tf.core.mu_law import mu_law_encode
+    from wavenet_tf.core.bits import unigram_bits
 
     unigram = unigram_bits(mu_law_encode(sf.read(folder / "tone1.wav", dtype="float32")[0]))
     final = state["history"][-1]["val_bits_per_sample"]

@@ -6,10 +6,11 @@ import keras
 import numpy as np
 import pytest
 
-from serving.mu_law import mu_law_encode
-from serving.sampling import sample_classes
+from wavenet_tf.core.mu_law import mu_law_encode
+from wavenet_tf.core.sampling import sample_classes
 from wavenet_tf.data import window_dataset
-from wavenet_tf.metrics import bits_per_sample, unigram_bits
+from wavenet_tf.core.bits import unigram_bits
+from wavenet_tf.metrics import bits_per_sample
 from wavenet_tf.model import WaveNet
 from wavenet_tf.sampling import naive_generate
 from wavenet_tf.train import compile_for_training, training_model

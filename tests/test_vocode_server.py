@@ -26,7 +26,7 @@ def mel_bundle(tmp_path_factory):
     """A narrow `tiny` conditioned on 4 mel bands, hop 8 (8 kHz): tests/test_streaming.py's "local" case."""
     from export.bundle import export_run
     from tests.test_export import NARROW, make_run
-    from wavenet_tf.presets import get_preset
+    from wavenet_tf.core.presets import get_preset
 
     folder = tmp_path_factory.mktemp("mel-bundle")
     config = get_preset("tiny", **NARROW, local_conditioning_channels=N_MELS, upsample_scales=(2, 4))

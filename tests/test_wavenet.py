@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from wavenet_tf.config import ModelConfig
+from wavenet_tf.core.config import ModelConfig
 from wavenet_tf.model import WaveNet
-from wavenet_tf.presets import get_preset
+from wavenet_tf.core.presets import get_preset
 
 # Small channel counts keep deep presets cheap while keeping their exact structure.
 NARROW = dict(residual_channels=4, gate_channels=4, skip_channels=8, quantization_channels=16)

@@ -13,9 +13,9 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "ModelConfig": "wavenet_tf.config",
-    "get_preset": "wavenet_tf.presets",
-    "preset_names": "wavenet_tf.presets",
+    "ModelConfig": "wavenet_tf.core.config",
+    "get_preset": "wavenet_tf.core.presets",
+    "preset_names": "wavenet_tf.core.presets",
     "CausalConv1D": "wavenet_tf.model",
     "ResidualBlock": "wavenet_tf.model",
     "UpsampleNetwork": "wavenet_tf.model",

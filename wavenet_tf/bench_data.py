@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from wavenet_tf.builtin_data import write_builtin_dataset
-from wavenet_tf.config import DataConfig
+from wavenet_tf.core.config import DataConfig
 from wavenet_tf.data import prepare, window_dataset
 from wavenet_tf.model import WaveNet
-from wavenet_tf.presets import get_preset
+from wavenet_tf.core.presets import get_preset
 from wavenet_tf.train import compile_for_training, training_model
 
 

@@ -30,8 +30,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from serving.mu_law import mu_law_encode
-from wavenet_tf.config import DataConfig, TrainConfig
+from wavenet_tf.core.mu_law import mu_law_encode
+from wavenet_tf.core.config import DataConfig, TrainConfig
 from wavenet_tf.quality import compare_to_source, listener_measures, lpc_bits
 from wavenet_tf.quality_data import RenderSettings, render_quality_data, write_wav16
 
@@ -50,7 +50,7 @@ def _mean_measures(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def train_budgeted(data: Path, val: Path, run: Path, preset: str, cpu_minutes: float, steps_per_epoch: int,
                    cache: Path, global_conditioning: bool = False, seed: int = 0) -> dict[str, Any]:
     """Train ``preset`` on ``data`` until ``cpu_minutes`` of CPU are spent (resuming a run already there)."""
-    from wavenet_tf.presets import get_preset
+    from wavenet_tf.core.presets import get_preset
     from wavenet_tf.train import train
 
     resume = (run / "config.json").is_file()
@@ -69,7 +69,7 @@ def train_budgeted(data: Path, val: Path, run: Path, preset: str, cpu_minutes: f
 
 def held_out_bits(run: Path, source: Path, cache: Path, global_conditioning: bool = False) -> dict[str, Any]:
     """The run's last model on ``source``: bits/sample, unigram and LPC, overall and per label."""
-    from wavenet_tf import evaluate as ev
+    from serving import evaluate as ev
     from wavenet_tf.data import prepare
     from wavenet_tf.train import load_run_config, load_run_model
 
@@ -104,7 +104,7 @@ def held_out_bits(run: Path, source: Path, cache: Path, global_conditioning: boo
 
 def speaker_bits(run: Path, source: Path, cache: Path) -> dict[str, Any]:
     """Each held-out file's bits/sample with its own speaker id and with every other one."""
-    from wavenet_tf import evaluate as ev
+    from serving import evaluate as ev
     from wavenet_tf.data import prepare
     from wavenet_tf.train import load_run_config, load_run_model
 

@@ -14,8 +14,8 @@ import os
 import sys
 from typing import Any, Sequence
 
-from wavenet_tf.config import DataConfig, ModelConfig, TrainConfig
-from wavenet_tf.presets import get_preset, preset_names
+from wavenet_tf.core.config import DataConfig, ModelConfig, TrainConfig
+from wavenet_tf.core.presets import get_preset, preset_names
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -226,7 +226,6 @@ def cmd_data_inspect(args: argparse.Namespace) -> int:
     _setup_logging(args.verbose)
     model = get_preset(args.preset, **model_overrides(args))
     data = DataConfig().replace(**config_overrides(args, DataConfig))
-    # 16-bit WAV decodes through tf.audio.decode_wav when TensorFlow is installed.
     _quiet_tensorflow(optional=not model.local_conditioning_channels)
     from wavenet_tf.data import prepare
 
@@ -356,9 +355,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.engine != "keras" and not is_bundle:
         return _fail(f"--engine {args.engine} reads a bundle; export the run first: "
                      f"wavenet export {target} --out {target.parent / (target.name + '-bundle')}")
-    from wavenet_tf.config import ModelConfig
+    from wavenet_tf.core.config import ModelConfig
     from wavenet_tf.data import prepare
-    from wavenet_tf import evaluate as ev
+    from serving import evaluate as ev
 
     held_out = None
     if is_bundle:
@@ -552,7 +551,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_bench_levers(args: argparse.Namespace) -> int:
     from serving.limits import check_count, check_positive
-    from wavenet_tf.bench_levers import run_levers
+    from serving.bench_levers import run_levers
 
     check_positive(args.seconds, "--seconds")
     check_count(args.repeats, "--repeats")

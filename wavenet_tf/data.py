@@ -26,9 +26,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from wavenet_tf.audio import AUDIO_EXTENSIONS, AudioError, AudioInfo, load_audio
-from wavenet_tf.audio_cache import AudioCache, default_cache_dir, info_from_dict, info_to_dict
-from wavenet_tf.config import DataConfig, ModelConfig
+from wavenet_tf.core.audio import AUDIO_EXTENSIONS, AudioError, AudioInfo, load_audio
+from wavenet_tf.core.audio_cache import AudioCache, default_cache_dir, info_from_dict, info_to_dict
+from wavenet_tf.core.config import DataConfig, ModelConfig
 
 logger = logging.getLogger(__name__)
 
@@ -353,7 +353,7 @@ def _load_cached(cache, path, model, data, settings) -> tuple[np.ndarray, AudioI
 
 
 def _mel_cached(cache, path, audio, model, data) -> np.ndarray:
-    from wavenet_tf.features import log_mel
+    from wavenet_tf.core.mel import log_mel
 
     key = cache.key(path, _mel_settings(model, data)) + "-mel"
     entry = cache.load(key, ndim=2)
@@ -453,8 +453,8 @@ def window_dataset(
     window is drawn independently — the shuffle is the sampling itself. Window ``i`` is a
     pure function of ``(seed, i)``, so batch ``k`` is too: the stream is the same for the
     same seed, and ``start_step`` resumes it exactly where a run stopped without replaying
-    it. Windows are cut in NumPy from the (memory-mapped) tracks and quantized to mu-law
-    classes by TensorFlow ops in parallel map calls, then batched and prefetched.
+    it. Windows are cut from the (memory-mapped) tracks and quantized to mu-law classes in
+    NumPy inside parallel map calls, then batched and prefetched.
 
     Args:
         tracks: `Track`s, or plain float32 arrays for unconditioned training.
@@ -477,7 +477,7 @@ def window_dataset(
     """
     import tensorflow as tf
 
-    from wavenet_tf.mu_law import mu_law_encode
+    from wavenet_tf.core.mu_law import mu_law_encode
 
     window = receptive_field + target_length
     input_length = window - 1
@@ -509,17 +509,18 @@ def window_dataset(
         position = int(rng.integers(0, cumulative[-1]))
         which = int(np.searchsorted(cumulative, position, side="right"))
         offset = int(position - (cumulative[which - 1] if which > 0 else 0)) * stride
-        audio = np.asarray(arrays[which][offset : offset + window], np.float32)
+        # mu-law in NumPy, the one implementation serving uses too (not a TensorFlow twin).
+        classes = mu_law_encode(arrays[which][offset : offset + window], quantization_channels)
         if local_conditioning:
             frame = offset // hop_length
             mel = np.asarray(tracks[which].mel[frame : frame + num_frames], np.float32)
         else:
             mel = np.zeros((0, 0), np.float32)
-        return audio, label_ids[which], mel
+        return classes, label_ids[which], mel
 
     def to_example(index):
-        audio, label, mel = tf.numpy_function(make_window, [index], [tf.float32, tf.int32, tf.float32], stateful=False)
-        classes = mu_law_encode(tf.ensure_shape(audio, (window,)), quantization_channels)
+        classes, label, mel = tf.numpy_function(make_window, [index], [tf.int32, tf.int32, tf.float32], stateful=False)
+        classes = tf.ensure_shape(classes, (window,))
         inputs = {"audio": classes[:-1]}
         if global_conditioning:
             inputs["global_id"] = tf.ensure_shape(label, ())

@@ -17,14 +17,14 @@ import soundfile as sf
 from export.bundle import export_run
 from serving.bundle import load_bundle
 from serving.generate import to_pcm16
-from serving.mu_law import mu_law_encode
+from wavenet_tf.core.mu_law import mu_law_encode
 from serving.naive import naive_generate_classes
 from serving.streaming_sampler import StreamingSampler
 from wavenet_tf.builtin_data import write_builtin_dataset
-from wavenet_tf.config import DataConfig, TrainConfig
+from wavenet_tf.core.config import DataConfig, TrainConfig
 from wavenet_tf.data import prepare
-from wavenet_tf.evaluate import evaluate_tracks, keras_logits_fn
-from wavenet_tf.presets import get_preset
+from serving.evaluate import evaluate_tracks, keras_logits_fn
+from wavenet_tf.core.presets import get_preset
 from wavenet_tf.train import load_run_model, train
 
 

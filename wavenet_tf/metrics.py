@@ -6,8 +6,6 @@ import math
 
 import keras
 
-from wavenet_tf.evaluate import unigram_bits  # noqa: F401  (re-exported: the baseline beside the metric)
-
 
 def bits_per_sample(y_true, y_pred):
     """Cross-entropy of integer targets under logits, in bits (nats / ln 2), per position."""

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from serving.mu_law import mu_law_decode, mu_law_expand
+from wavenet_tf.core.mu_law import mu_law_decode, mu_law_expand
 
 # Frames for the listener measures: 64 ms with 50 % overlap at 16 kHz.
 FRAME_SECONDS = 0.064
@@ -37,7 +37,7 @@ VOICED_THRESHOLD = 0.6  # normalized autocorrelation at the pitch lag for a fram
 def class_edges(quantization_channels: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """Each mu-law class's amplitude interval [lo, hi) in the linear domain (outer ones infinite).
 
-    `serving.mu_law.mu_law_encode` rounds the companded value to the nearest of the evenly
+    `wavenet_tf.core.mu_law.mu_law_encode` rounds the companded value to the nearest of the evenly
     spaced levels, so class ``c``'s interval is ± half a level around level ``c``, expanded.
     """
     mu = quantization_channels - 1

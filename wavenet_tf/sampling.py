@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from serving.mu_law import mu_law_decode, mu_law_encode
-from serving.sampling import sample_classes
+from wavenet_tf.core.mu_law import mu_law_decode, mu_law_encode
+from wavenet_tf.core.sampling import sample_classes
 from wavenet_tf.model import WaveNet
 
 

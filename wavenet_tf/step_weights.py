@@ -5,7 +5,7 @@ and rearranges them into the form a one-sample-at-a-time step needs (Paine et al
 "Fast Wavenet Generation Algorithm", https://arxiv.org/abs/1611.09482): the first causal
 convolution becomes one lookup table per tap, every dilated kernel splits into its past
 taps and its current tap, and conditioning becomes a per-layer additive term. The NumPy
-step (`serving.numpy_step`) and the exported ONNX step graph are built from these arrays,
+step (`wavenet_tf.core.numpy_step`) and the exported ONNX step graph are built from these arrays,
 and tests prove both equal the full forward pass.
 
 Array names and shapes (L layers, k taps, K0 input taps, Q classes, R/G/S channels):

@@ -26,7 +26,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -35,8 +34,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from serving.bundle import file_digest
-from wavenet_tf.config import DataConfig, ModelConfig, TrainConfig
+from wavenet_tf.core.config import DataConfig, ModelConfig, TrainConfig
+from wavenet_tf.core.files import (
+    RunError, atomic_write, file_digest, read_json, verify_checksum, write_json, write_text_atomically,
+)
 from wavenet_tf.metrics import BitsPerSample
 from wavenet_tf.model import WaveNet
 
@@ -44,12 +45,6 @@ logger = logging.getLogger(__name__)
 
 RUN_FORMAT_VERSION = 1
 
-
-class RunError(ValueError):
-    """The run directory cannot be used as asked; the message says what to do."""
-
-
-# --- the training view ------------------------------------------------------------------------
 
 class TrainingView(keras.Model):
     """A view of a `WaveNet` whose outputs are only the logits with a full receptive field.
@@ -94,70 +89,6 @@ def compile_for_training(model: keras.Model, learning_rate: float = 1e-3, jit_co
         jit_compile=jit_compile,
     )
     return model
-
-
-# --- files --------------------------------------------------------------------------------------
-
-def checksum_path(path: Path) -> Path:
-    """Where `atomic_write(..., checksum=True)` keeps ``path``'s SHA-256: ``<path>.sha256``."""
-    return path.with_name(path.name + ".sha256")
-
-
-def verify_checksum(path: Path) -> None:
-    """Raise `RunError` unless ``path`` matches a digest in its ``.sha256`` file (if it has one).
-
-    The file lists the digest of the current contents, plus the previous contents' while a
-    replacement is in flight, so a crash between the two renames is not mistaken for damage.
-    """
-    sidecar = checksum_path(path)
-    if not sidecar.is_file():
-        return
-    if file_digest(path) not in sidecar.read_text().split():
-        raise RunError(f"{path}: contents differ from the checksum in {sidecar.name} (truncated or altered after "
-                       "it was written); restore it from a copy or retrain — it cannot be trusted as it is.")
-
-
-def atomic_write(path: Path, write: Callable[[Path], None], checksum: bool = False) -> None:
-    """Call ``write(tmp)`` on a temporary path beside ``path``, fsync it, and rename it into place.
-
-    With ``checksum`` the SHA-256 goes to ``<path>.sha256`` (see `verify_checksum`): first the
-    new and old digests, then, after the rename, the new one alone.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        write(tmp_path)
-        os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
-        with open(tmp_path, "rb+") as f:
-            os.fsync(f.fileno())
-        if checksum:
-            new = file_digest(tmp_path)
-            old = [file_digest(path)] if path.is_file() else []
-            write_text_atomically(checksum_path(path), "\n".join([new] + old) + "\n")
-        os.replace(tmp_path, path)
-        if checksum:
-            write_text_atomically(checksum_path(path), new + "\n")
-    finally:
-        tmp_path.unlink(missing_ok=True)
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    atomic_write(path, lambda tmp: tmp.write_text(text))
-
-
-def write_json(path: Path, value: Any) -> None:
-    write_text_atomically(path, json.dumps(value, indent=2) + "\n")
-
-
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise RunError(f"{path}: cannot be read ({error}).") from None
 
 
 def load_run_config(run: str | Path) -> tuple[ModelConfig, DataConfig, TrainConfig, dict[str, Any]]:
@@ -363,7 +294,7 @@ class Summaries(keras.callbacks.Callback):
         self.writer.flush()
 
     def generate(self, num_samples: int, epoch: int) -> np.ndarray | None:
-        from serving.numpy_step import generate_audio
+        from wavenet_tf.core.numpy_step import generate_audio
         from wavenet_tf.step_weights import extract_step_weights
 
         config = self.wavenet.model_config

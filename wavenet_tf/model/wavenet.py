@@ -7,11 +7,11 @@ from typing import Any
 import keras
 from keras import ops
 
-from wavenet_tf.config import ModelConfig
+from wavenet_tf.core.config import ModelConfig
 from wavenet_tf.model.causal_conv1d import CausalConv1D
 from wavenet_tf.model.residual_block import ResidualBlock
 from wavenet_tf.model.upsample_network import UpsampleNetwork
-from wavenet_tf.presets import get_preset
+from wavenet_tf.core.presets import get_preset
 
 
 @keras.saving.register_keras_serializable(package="wavenet_tf")
@@ -31,7 +31,7 @@ class WaveNet(keras.Model):
     be a multiple of ``hop_length``; frame ``k`` conditions samples ``[k·hop, (k+1)·hop)``).
 
     Args:
-        **config: the fields of `ModelConfig` (see `wavenet_tf.config`), plus standard
+        **config: the fields of `ModelConfig` (see `wavenet_tf.core.config`), plus standard
             `keras.Model` arguments (``name``, ``trainable``).
 
     Returns:

@@ -4,12 +4,9 @@ read (WAV 8/16/24/32-bit PCM and float, FLAC, OGG/Vorbis, MP3; any rate, any cha
 -> check -> mono -> remove DC -> resample (soxr) -> trim leading/trailing silence ->
 optional peak normalization -> check again.
 
-16-bit PCM WAV is decoded with `tf.audio.decode_wav` when TensorFlow is available (it
-reads only that encoding); everything else with soundfile (libsndfile, bundled in its
-wheel). tensorflow-io is not used: it does not load with TensorFlow 2.18+.
-
-This module imports TensorFlow only inside the WAV fast path, so the serving side can
-load a prime waveform with it where TensorFlow is not installed.
+Every format is decoded by soundfile (libsndfile, bundled in its wheel), so training and
+serving read the same samples from the same file. tensorflow-io is not used: it does not
+load with TensorFlow 2.18+. No TensorFlow here: this is part of the core both sides import.
 
 A file that cannot become usable audio raises `AudioError`, whose message names the file
 and the reason; callers decide whether to skip it or stop.
@@ -21,7 +18,6 @@ import math
 import os
 import re
 import struct
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,17 +68,12 @@ class AudioInfo:
         return self.trimmed_seconds / self.decoded_seconds if self.decoded_seconds else 0.0
 
 
-def read_audio(path: str | Path, use_tensorflow: bool | None = None,
-               max_seconds: float = MAX_SECONDS) -> tuple[np.ndarray, int, str, str]:
+def read_audio(path: str | Path, max_seconds: float = MAX_SECONDS) -> tuple[np.ndarray, int, str, str]:
     """Decode a file to float32 ``(frames, channels)`` in [-1, 1].
 
-    Returns ``(audio, sample_rate, format, subtype)``. ``use_tensorflow`` None means: use
-    `tf.audio.decode_wav` for 16-bit PCM WAV when TensorFlow is already loaded (training,
-    export), and never import it just for this (serving, `evaluate --engine onnx`). The
-    two decoders give identical samples and accept and refuse the same files (tested):
-    what `tf.audio.decode_wav` cannot parse (an odd-sized padded chunk, a streaming
-    header) goes to libsndfile. The header is checked before decoding: a file longer than
-    ``max_seconds`` or at an absurd rate is refused without allocating its samples.
+    Returns ``(audio, sample_rate, format, subtype)``. The header is checked before
+    decoding: a file longer than ``max_seconds`` or at an absurd rate is refused without
+    allocating its samples.
     """
     path = Path(path)
     if not path.is_file():
@@ -108,12 +99,6 @@ def read_audio(path: str | Path, use_tensorflow: bool | None = None,
             raise AudioError(
                 path, f"truncated: the WAV header declares {declared} bytes of audio but the file holds {present}"
             )
-    if use_tensorflow is None:
-        use_tensorflow = "tensorflow" in sys.modules
-    if info.format == "WAV" and info.subtype == "PCM_16" and use_tensorflow:
-        decoded = _decode_wav_tensorflow(path)
-        if decoded is not None:
-            return decoded, info.samplerate, info.format, info.subtype
     try:
         audio, rate = sf.read(_sf_path(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, MemoryError) as error:
@@ -130,20 +115,6 @@ def _sf_path(path: Path) -> str | bytes:
     except UnicodeEncodeError:  # a non-UTF-8 name decoded with surrogateescape: pass its bytes
         return os.fsencode(text)
     return text
-
-
-def _decode_wav_tensorflow(path: Path) -> np.ndarray | None:
-    """The samples, or None when `tf.audio.decode_wav` cannot parse a file libsndfile may read."""
-    import tensorflow as tf
-
-    try:
-        # The bytes, not the name: a file name that is not UTF-8 cannot become a TF string.
-        audio, _ = tf.audio.decode_wav(path.read_bytes())
-    except (UnicodeDecodeError, tf.errors.OpError):
-        # decode_wav reads only the plainest layout (no odd-sized padded chunk, no streaming
-        # size); libsndfile decides, so both decoders accept and refuse the same files.
-        return None
-    return audio.numpy()
 
 
 def wav_data_sizes(path: str | Path) -> tuple[int | None, int]:
@@ -256,7 +227,6 @@ def load_audio(
     trim_frame_length: int = 512,
     remove_dc: bool = True,
     normalize: bool = False,
-    use_tensorflow: bool | None = None,
     max_seconds: float = MAX_SECONDS,
 ) -> tuple[np.ndarray, AudioInfo]:
     """Decode and clean one file. Returns mono float32 audio at ``sample_rate`` and its `AudioInfo`.
@@ -265,7 +235,7 @@ def load_audio(
     than ``max_seconds``, holds NaN/Inf or samples far beyond full scale, or is silence
     throughout.
     """
-    raw, rate, fmt, subtype = read_audio(path, use_tensorflow, max_seconds)
+    raw, rate, fmt, subtype = read_audio(path, max_seconds)
     if not np.isfinite(raw).all():
         raise AudioError(path, "decoded samples contain NaN or Inf (a corrupt float WAV?)")
     peak = float(np.abs(raw).max())

@@ -1,9 +1,8 @@
 """mu-law companding and quantization in NumPy (no TensorFlow), as ITU-T G.711 defines it.
 
-The TensorFlow twin lives in `wavenet_tf.mu_law`; a test proves the two agree bit for bit.
-Both compute in float64 and round once at the end: float32 `log1p`/`pow` differ between
-TensorFlow and NumPy by an ulp, which moved about 3 samples in a million to a
-neighbouring class when this was done in float32.
+The only implementation: the training pipeline quantizes its windows with it too. It
+computes in float64 and rounds once at the end: in float32, `log1p`/`pow` differ between
+libraries by an ulp, which moved about 3 samples in a million to a neighbouring class.
 Quantization uses ``quantization_channels`` classes with ``mu = quantization_channels - 1``.
 
 >>> import numpy as np

@@ -11,8 +11,8 @@ from typing import Mapping
 
 import numpy as np
 
-from serving.mu_law import mu_law_decode, mu_law_encode
-from serving.step_generator import StepGenerator
+from wavenet_tf.core.mu_law import mu_law_decode, mu_law_encode
+from wavenet_tf.core.step_generator import StepGenerator
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -8,12 +8,12 @@ is printed beside the result: a model that does not beat it has learned no conte
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from serving.mu_law import mu_law_encode
+from wavenet_tf.core.bits import log_softmax_bits, unigram_bits
+from wavenet_tf.core.mu_law import mu_law_encode
 
 # logits_fn(classes (1, T) int32, global_id (1,) | None, mel (1, T // hop, n_mels) | None) -> (1, T, Q)
 LogitsFn = Callable[[np.ndarray, np.ndarray | None, np.ndarray | None], np.ndarray]
@@ -27,22 +27,6 @@ def speaker_id(speaker: str, names: Sequence[str], classes: int) -> int:
         return int(speaker)
     raise ValueError(f"--speaker {speaker!r} is neither a label of the model ({list(names) or 'none recorded'}) "
                      f"nor a class id in [0, {classes}).")
-
-
-def unigram_bits(classes: np.ndarray, quantization_channels: int = 256) -> float:
-    """Entropy in bits of the class histogram: the cost of ignoring all context."""
-    counts = np.bincount(np.asarray(classes).ravel(), minlength=quantization_channels).astype(np.float64)
-    p = counts[counts > 0] / counts.sum()
-    return float(-(p * np.log2(p)).sum())
-
-
-def log_softmax_bits(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Cross-entropy of each target under its logits, in bits (float64 for a stable sum)."""
-    z = logits.astype(np.float64)
-    z -= z.max(axis=-1, keepdims=True)
-    log_norm = np.log(np.exp(z).sum(axis=-1))
-    picked = np.take_along_axis(z, targets[..., None].astype(np.int64), axis=-1)[..., 0]
-    return (log_norm - picked) / math.log(2.0)
 
 
 def track_bits(
@@ -125,7 +109,7 @@ def onnx_logits_fn(bundle) -> LogitsFn:
 def step_logits_fn(bundle) -> LogitsFn:
     """An engine that drives ``step.onnx`` one sample at a time (teacher forcing), no TensorFlow."""
     from serving.onnx_step import OnnxStep, make_session
-    from serving.step_generator import StepGenerator
+    from wavenet_tf.core.step_generator import StepGenerator
 
     step = OnnxStep(bundle.file("step.onnx"), bundle.card)
     cond = make_session(str(bundle.file("cond.onnx"))) if bundle.local_conditioning else None

@@ -1,13 +1,4 @@
-"""Log-mel frames for local conditioning, computed with `tf.signal`.
-
-Frame ``k`` describes samples ``[k·hop, (k+1)·hop)`` — the samples `UpsampleNetwork`
-hands it to — so its Hann analysis window of ``n_fft`` samples is *centred* on that
-interval, at ``k·hop + hop/2`` (the audio is zero-padded by ``n_fft/2 − hop/2`` on the
-left). A window that merely contained the interval at one end would weigh it near zero:
-Hann tapers to nothing at its edges. Consequence, tested: for a sound starting at sample
-``n``, the first frame holding at least half of its steady energy is ``n // hop`` when
-``n`` falls in the first half of its hop interval, and the next frame otherwise. A file
-of ``N`` samples has ``N // hop`` frames (the incomplete last hop is dropped).
+"""A `tf.signal` log-mel used only by tests, as an independent oracle for `wavenet_tf.core.mel`.
 """
 
 from __future__ import annotations

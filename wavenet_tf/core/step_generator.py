@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from serving.mu_law import mu_law_encode
-from serving.ring_buffer import RingBuffer
-from serving.sampling import sample_classes
+from wavenet_tf.core.mu_law import mu_law_encode
+from wavenet_tf.core.ring_buffer import RingBuffer
+from wavenet_tf.core.sampling import sample_classes
 
 
 class StepGenerator:
-    """Streams of samples from a step object (`serving.numpy_step.NumpyStep`, `serving.onnx_step.OnnxStep`).
+    """Streams of samples from a step object (`wavenet_tf.core.numpy_step.NumpyStep`, `serving.onnx_step.OnnxStep`).
 
     The step object provides ``step(input_taps, past, global_ids, local) -> (logits,
     layer_inputs)`` and the attributes ``delays``, ``residual_channels``,

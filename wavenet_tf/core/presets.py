@@ -1,6 +1,6 @@
 """Named model configurations. Plain data: pick one and override what you need.
 
->>> from wavenet_tf.presets import get_preset
+>>> from wavenet_tf.core.presets import get_preset
 >>> get_preset("small").receptive_field
 2048
 >>> get_preset("small", residual_channels=64).residual_channels
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wavenet_tf.config import ModelConfig, _doubling
+from wavenet_tf.core.config import ModelConfig, _doubling
 
 PRESETS: dict[str, ModelConfig] = {
     # Seconds to train on two CPU cores: tests and `make demo`.

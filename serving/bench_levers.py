@@ -23,7 +23,7 @@ import numpy as np
 
 from serving.bench import conditioning_options
 from serving.bundle import Bundle, load_bundle
-from serving.sampling import sample_classes
+from wavenet_tf.core.sampling import sample_classes
 from serving.streaming_sampler import StreamingSampler
 
 
@@ -103,8 +103,8 @@ def _held_out_bits(bundle, folder: Path, seconds: float) -> float:
     import soundfile
 
     from serving.generate import mel_frames
-    from serving.mu_law import mu_law_encode
-    from wavenet_tf.evaluate import step_logits_fn, track_bits
+    from wavenet_tf.core.mu_law import mu_law_encode
+    from serving.evaluate import step_logits_fn, track_bits
 
     logits_fn = step_logits_fn(bundle)
     rate = bundle.card["sample_rate"]

@@ -1,15 +1,24 @@
-"""Log-mel frames in NumPy, equal to `wavenet_tf.features.log_mel` (tf.signal) — no TensorFlow.
+"""Log-mel frames for local conditioning, in NumPy: training, export and serving all use these.
 
-Serving needs mel frames from an audio file (``wavenet generate --mel-from``) where only
-the runtime is installed. Same framing (Hann windows centred on each hop interval), same
-periodic Hann window, same HTK mel filters as `tf.signal.linear_to_mel_weight_matrix`
-(DC bin excluded); a test holds the two within float32 rounding.
+Frame ``k`` describes samples ``[k·hop, (k+1)·hop)`` — the samples `UpsampleNetwork`
+hands it to — so its Hann analysis window of ``n_fft`` samples is *centred* on that
+interval, at ``k·hop + hop/2`` (the audio is zero-padded by ``n_fft/2 − hop/2`` on the
+left). A window that merely contained the interval at one end would weigh it near zero:
+Hann tapers to nothing at its edges. Consequence, tested: for a sound starting at sample
+``n``, the first frame holding at least half of its steady energy is ``n // hop`` when
+``n`` falls in the first half of its hop interval, and the next frame otherwise. A file
+of ``N`` samples has ``N // hop`` frames (the incomplete last hop is dropped).
+
+The filters are HTK mel triangles as `tf.signal.linear_to_mel_weight_matrix` builds them (DC bin
+excluded) on a periodic Hann window; a test holds the frames to a `tf.signal` computation within
+float32 rounding.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+# Added to mel energies before the log, so silence maps to log(1e-5) ≈ −11.5, not −inf.
 LOG_OFFSET = 1e-5
 
 
@@ -33,6 +42,8 @@ def mel_matrix(n_mels: int, n_fft: int, sample_rate: int, fmin: float, fmax: flo
 def log_mel(audio: np.ndarray, sample_rate: int, n_mels: int, hop_length: int, n_fft: int = 1024,
             fmin: float = 0.0, fmax: float = 0.0) -> np.ndarray:
     """``(len(audio) // hop_length, n_mels)`` float32 log-mel energies of mono ``audio``."""
+    if n_fft < hop_length:
+        raise ValueError(f"n_fft ({n_fft}) must be at least hop_length ({hop_length}): frames would skip samples.")
     num_frames = len(audio) // hop_length
     if num_frames == 0:
         return np.zeros((0, n_mels), np.float32)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from wavenet_tf.audio import AudioInfo
+from wavenet_tf.core.audio import AudioInfo
 
 # Bump when the cleaning code changes what it produces, so old entries are not reused.
 CACHE_VERSION = 1
