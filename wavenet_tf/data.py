@@ -29,6 +29,7 @@ import numpy as np
 from wavenet_tf.core.audio import AUDIO_EXTENSIONS, AudioError, AudioInfo, load_audio
 from wavenet_tf.core.audio_cache import AudioCache, default_cache_dir, info_from_dict, info_to_dict
 from wavenet_tf.core.config import DataConfig, ModelConfig
+from wavenet_tf.core.mu_law import mu_law_encode
 
 logger = logging.getLogger(__name__)
 
@@ -264,36 +265,7 @@ def prepare(
     if not files:
         raise DataError(f"{source}: no audio files ({' '.join(AUDIO_EXTENSIONS)}) found.")
     cache = AudioCache(cache_dir if cache_dir is not None else default_cache_dir())
-    settings = _audio_settings(model, data)
-    loaded: list[tuple[AudioFile, np.ndarray, AudioInfo]] = []
-    skipped: list[Skipped] = []
-    for file in files:
-        try:
-            try:
-                audio, info = _load_cached(cache, file.path, model, data, settings)
-            except AudioError:
-                raise
-            except MemoryError:
-                raise AudioError(file.path, "too large to decode in memory; lower --max-seconds") from None
-            except Exception as error:  # one unreadable file must not abort the whole dataset
-                first = str(error).splitlines()[0][:200] if str(error) else ""
-                raise AudioError(file.path, f"could not be decoded ({type(error).__name__}: {first})") from None
-        except AudioError as error:
-            if strict:
-                raise DataError(f"{error} (--strict turns every skipped file into an error)") from None
-            logger.warning("skipped %s: %s", error.path, error.reason)
-            skipped.append(Skipped(error.path, error.reason))
-            continue
-        if info.trimmed_fraction > 0.5:
-            logger.warning(
-                "%s: trimming removed %.2f s of %.2f s (%.0f%%) as silence; if that was audio, "
-                "lower --trim-top-db (now %g) or set it to 0", file.path, info.trimmed_seconds,
-                info.decoded_seconds, 100 * info.trimmed_fraction, data.trim_top_db,
-            )
-        elif info.trimmed_seconds > 0:
-            logger.debug("%s: trimmed %.2f s (%.0f%%) of silence", file.path, info.trimmed_seconds,
-                        100 * info.trimmed_fraction)
-        loaded.append((file, audio, info))
+    loaded, skipped = _load_files(files, cache, model, data, strict)
     extensions = dict(sorted(collections.Counter(f.path.suffix.lower().lstrip(".") for f in files).items()))
     if not loaded:
         reasons = collections.Counter(s.reason.split(" (")[0] for s in skipped).most_common(3)
@@ -301,20 +273,7 @@ def prepare(
             f"{source}: none of the {len(files)} audio files is usable ({'; '.join(f'{n}× {r}' for r, n in reasons)}). "
             "Check the files, or use --trim-top-db 0 if they are very quiet."
         )
-    if labels is None:
-        label_names = sorted({file.label for file, _, _ in loaded})
-    else:
-        label_names = list(labels)
-        unknown = sorted({file.label for file, _, _ in loaded} - set(label_names))
-        if unknown:
-            example = next(str(file.path) for file, _, _ in loaded if file.label == unknown[0])
-            if unknown == [""]:
-                raise DataError(f"{source}: files without a label (e.g. {example}) cannot be mapped to the model's "
-                                f"labels {label_names}; put them in a sub-folder named by their label, or choose "
-                                "one with --speaker.")
-            raise DataError(f"{source}: label(s) {[u for u in unknown if u]} (e.g. {example}) are not among the "
-                            f"model's labels {label_names}; its ids cannot be remapped. Relabel the files, or "
-                            "leave them out.")
+    label_names = _label_names(source, loaded, labels)
     label_ids = {name: i for i, name in enumerate(label_names)}
     tracks = []
     for file, audio, info in loaded:
@@ -322,7 +281,77 @@ def prepare(
         tracks.append(Track(str(file.path), file.label, label_ids[file.label], audio, info, mel))
     train, val = split_by_file(tracks, data.val_split, data.seed) if split else (sorted(tracks, key=lambda t: t.path), [])
     result = PreparedData(train, val, label_names, skipped, len(files), cache.hits, cache.misses, extensions)
+    _log_summary(result, split)
+    return result
+
+
+def _load_files(files: list[AudioFile], cache: AudioCache, model: ModelConfig, data: DataConfig,
+                strict: bool) -> tuple[list[tuple[AudioFile, np.ndarray, AudioInfo]], list[Skipped]]:
+    """Decode every file (through the cache); an unusable one is skipped with its reason, or raises under strict."""
+    settings = _audio_settings(model, data)
+    loaded: list[tuple[AudioFile, np.ndarray, AudioInfo]] = []
+    skipped: list[Skipped] = []
+    for file in files:
+        try:
+            audio, info = _load_one(cache, file, model, data, settings)
+        except AudioError as error:
+            if strict:
+                raise DataError(f"{error} (--strict turns every skipped file into an error)") from None
+            logger.warning("skipped %s: %s", error.path, error.reason)
+            skipped.append(Skipped(error.path, error.reason))
+            continue
+        _log_trimming(file, info, data)
+        loaded.append((file, audio, info))
+    return loaded, skipped
+
+
+def _load_one(cache: AudioCache, file: AudioFile, model: ModelConfig, data: DataConfig,
+              settings: dict[str, Any]) -> tuple[np.ndarray, AudioInfo]:
+    try:
+        return _load_cached(cache, file.path, model, data, settings)
+    except AudioError:
+        raise
+    except MemoryError:
+        raise AudioError(file.path, "too large to decode in memory; lower --max-seconds") from None
+    except Exception as error:  # one unreadable file must not abort the whole dataset
+        first = str(error).splitlines()[0][:200] if str(error) else ""
+        raise AudioError(file.path, f"could not be decoded ({type(error).__name__}: {first})") from None
+
+
+def _log_trimming(file: AudioFile, info: AudioInfo, data: DataConfig) -> None:
+    if info.trimmed_fraction > 0.5:
+        logger.warning(
+            "%s: trimming removed %.2f s of %.2f s (%.0f%%) as silence; if that was audio, "
+            "lower --trim-top-db (now %g) or set it to 0", file.path, info.trimmed_seconds,
+            info.decoded_seconds, 100 * info.trimmed_fraction, data.trim_top_db,
+        )
+    elif info.trimmed_seconds > 0:
+        logger.debug("%s: trimmed %.2f s (%.0f%%) of silence", file.path, info.trimmed_seconds,
+                     100 * info.trimmed_fraction)
+
+
+def _label_names(source: str | Path, loaded: list[tuple[AudioFile, np.ndarray, AudioInfo]],
+                 labels: list[str] | None) -> list[str]:
+    """The label table: the sub-folder names found, or the given table, which every file's label must be in."""
+    found = {file.label for file, _, _ in loaded}
+    if labels is None:
+        return sorted(found)
+    unknown = sorted(found - set(labels))
+    if unknown:
+        example = next(str(file.path) for file, _, _ in loaded if file.label == unknown[0])
+        if unknown == [""]:
+            raise DataError(f"{source}: files without a label (e.g. {example}) cannot be mapped to the model's "
+                            f"labels {list(labels)}; put them in a sub-folder named by their label, or choose "
+                            "one with --speaker.")
+        raise DataError(f"{source}: label(s) {[u for u in unknown if u]} (e.g. {example}) are not among the "
+                        f"model's labels {list(labels)}; its ids cannot be remapped. Relabel the files, or "
+                        "leave them out.")
+    return list(labels)
+
+
+def _log_summary(result: PreparedData, split: bool) -> None:
     summary = result.summary()
+    train, val, label_names = result.train, result.val, result.label_names
     counted = (f"{len(train)} train / {len(val)} validation files" if split
                else f"{len(train)} file{'s' * (len(train) != 1)} to evaluate")
     logger.info(
@@ -330,7 +359,6 @@ def prepare(
         summary["num_files"], "s" * (summary["num_files"] != 1), summary["num_usable"], summary["total_seconds"],
         summary["num_skipped"], counted, len(label_names), "s" * (len(label_names) != 1),
     )
-    return result
 
 
 def _load_cached(cache, path, model, data, settings) -> tuple[np.ndarray, AudioInfo]:
@@ -435,6 +463,49 @@ def aligned_target_length(receptive_field: int, target_length: int, hop_length: 
     return math.ceil(inputs / hop_length) * hop_length - receptive_field + 1
 
 
+class WindowMaker:
+    """Window ``index`` of a training stream, in NumPy: ``(classes, label_id, mel)``.
+
+    The window depends only on ``(seed, index)``: no state to save, nothing to replay. Every
+    window start in every track is equally likely; with ``hop_length`` (mel conditioning)
+    windows start on frame boundaries and carry their frames.
+    """
+
+    def __init__(self, tracks: Sequence[Track | np.ndarray], receptive_field: int, target_length: int,
+                 quantization_channels: int, seed: int, hop_length: int = 0):
+        self.tracks = tracks
+        self.arrays = [t.audio if isinstance(t, Track) else np.asarray(t, np.float32) for t in tracks]
+        self.window = receptive_field + target_length
+        self.stride = hop_length or 1
+        self.hop_length = hop_length
+        self.num_frames = (self.window - 1) // hop_length if hop_length else 0
+        self.quantization_channels = quantization_channels
+        self.seed = seed
+        self.label_ids = np.array([t.label_id if isinstance(t, Track) else 0 for t in tracks], np.int32)
+        lengths = np.array([len(a) for a in self.arrays], dtype=np.int64)
+        starts = np.maximum((lengths - self.window) // self.stride + 1, 0)
+        if starts.sum() == 0:
+            raise DataError(
+                f"every track is shorter than one window of {self.window} samples (receptive field "
+                f"{receptive_field} + target length {target_length}); the longest has {lengths.max(initial=0)}. "
+                "Use a smaller --target-length, a preset with a smaller receptive field, or longer audio."
+            )
+        self.cumulative = np.cumsum(starts)
+
+    def __call__(self, index) -> tuple[np.ndarray, np.int32, np.ndarray]:
+        rng = np.random.default_rng([self.seed, int(index)])
+        position = int(rng.integers(0, self.cumulative[-1]))
+        which = int(np.searchsorted(self.cumulative, position, side="right"))
+        offset = int(position - (self.cumulative[which - 1] if which > 0 else 0)) * self.stride
+        classes = mu_law_encode(self.arrays[which][offset : offset + self.window], self.quantization_channels)
+        if self.hop_length:
+            frame = offset // self.hop_length
+            mel = np.asarray(self.tracks[which].mel[frame : frame + self.num_frames], np.float32)
+        else:
+            mel = np.zeros((0, 0), np.float32)
+        return classes, self.label_ids[which], mel
+
+
 def window_dataset(
     tracks: Sequence[Track | np.ndarray],
     receptive_field: int,
@@ -477,46 +548,19 @@ def window_dataset(
     """
     import tensorflow as tf
 
-    from wavenet_tf.core.mu_law import mu_law_encode
-
     window = receptive_field + target_length
     input_length = window - 1
-    stride = hop_length if local_conditioning else 1
     if local_conditioning and input_length % hop_length:
         raise DataError(
             f"receptive_field + target_length − 1 = {input_length} is not a multiple of the hop length {hop_length}; "
             f"use target_length {aligned_target_length(receptive_field, target_length, hop_length)}."
         )
-    arrays = [t.audio if isinstance(t, Track) else np.asarray(t, np.float32) for t in tracks]
     if (global_conditioning or local_conditioning) and not all(isinstance(t, Track) for t in tracks):
         raise ValueError("conditioning needs Track objects (from `prepare`), not plain arrays.")
-    lengths = np.array([len(a) for a in arrays], dtype=np.int64)
-    starts = np.maximum((lengths - window) // stride + 1, 0)
-    if starts.sum() == 0:
-        raise DataError(
-            f"every track is shorter than one window of {window} samples (receptive field {receptive_field} "
-            f"+ target length {target_length}); the longest has {lengths.max(initial=0)}. "
-            "Use a smaller --target-length, a preset with a smaller receptive field, or longer audio."
-        )
-    cumulative = np.cumsum(starts)
-    label_ids = np.array([t.label_id if isinstance(t, Track) else 0 for t in tracks], np.int32)
+    make_window = WindowMaker(tracks, receptive_field, target_length, quantization_channels, seed,
+                              hop_length if local_conditioning else 0)
     num_frames = input_length // hop_length
     n_mels = tracks[0].mel.shape[1] if local_conditioning else 0
-
-    def make_window(index):
-        # Window `index` depends only on (seed, index): no state to save, nothing to replay.
-        rng = np.random.default_rng([seed, int(index)])
-        position = int(rng.integers(0, cumulative[-1]))
-        which = int(np.searchsorted(cumulative, position, side="right"))
-        offset = int(position - (cumulative[which - 1] if which > 0 else 0)) * stride
-        # mu-law in NumPy, the one implementation serving uses too (not a TensorFlow twin).
-        classes = mu_law_encode(arrays[which][offset : offset + window], quantization_channels)
-        if local_conditioning:
-            frame = offset // hop_length
-            mel = np.asarray(tracks[which].mel[frame : frame + num_frames], np.float32)
-        else:
-            mel = np.zeros((0, 0), np.float32)
-        return classes, label_ids[which], mel
 
     def to_example(index):
         classes, label, mel = tf.numpy_function(make_window, [index], [tf.int32, tf.int32, tf.float32], stateful=False)
