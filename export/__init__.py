@@ -2,6 +2,6 @@
 
 The bundle is what leaves the training machine (README, "Architecture"); everything in
 `serving` reads only the bundle. Modules: `export.bundle` (`wavenet export`, the model
-card), `export.step_graph` (step.onnx, node by node), `export.tf_step` (the SavedModel's
-`step` signature) and `export.verify` (parity of every graph with the Keras model).
+card), `export.step_graph` (step.onnx, node by node), `export.native_graph`
+(step_native.onnx) and `export.verify` (parity of every graph with the Keras model).
 """

@@ -3,7 +3,7 @@
     model.json      the model card: format version, audio and model settings, receptive
                     field, conditioning, training summary, every graph's inputs and
                     outputs, the step's delays and offsets, and each file's SHA-256
-    saved_model/    TF SavedModel: `serve` (full sequence -> logits) and `step` signatures
+    saved_model/    TF SavedModel: the `serve` signature (full sequence -> logits)
     wavenet.onnx    full sequence -> logits and layer inputs (dynamic batch and time), tf2onnx
     step.onnx       one time step for B streams, state in and out (export.step_graph)
     step_sampler.onnx  the same step, also drawing the next class (fewer Python calls per sample)
@@ -31,12 +31,12 @@ import onnx
 import tensorflow as tf
 
 from export.native_graph import build_native_graph
-from export.step_graph import build_step_graph, residual_offsets
-from export.tf_step import make_tf_step
+from export.step_graph import build_step_graph
 from serving.bundle import BUNDLE_FORMAT_VERSION
 from serving.excerpts import EXCERPTS_FOLDER, choose_excerpts, write_excerpts
 from wavenet_tf.model import WaveNet
-from wavenet_tf.step_weights import extract_step_weights
+from wavenet_tf.core.step_arrays import StepArrays
+from wavenet_tf.step_weights import step_arrays
 from wavenet_tf.core.files import file_digest, read_json
 from wavenet_tf.train import load_run_config, load_run_model
 
@@ -104,7 +104,7 @@ def graph_contract(model_card: dict[str, Any]) -> dict[str, Any]:
     return graphs
 
 
-def build_card(run: Path, weights: dict[str, np.ndarray], opset: int) -> dict[str, Any]:
+def build_card(run: Path, step: StepArrays, opset: int) -> dict[str, Any]:
     config, data, _, record = load_run_config(run)
     state = read_json(run / "state.json") if (run / "state.json").is_file() else {}
     history = state.get("history") or []
@@ -145,7 +145,7 @@ def build_card(run: Path, weights: dict[str, np.ndarray], opset: int) -> dict[st
         "data": {"trim_top_db": data.trim_top_db, "trim_frame_length": data.trim_frame_length,
                  "remove_dc": data.remove_dc, "normalize": data.normalize, "n_fft": data.n_fft,
                  "fmin": data.fmin, "fmax": data.fmax},
-        "step": {"delays": weights["delays"].tolist(), "residual_offsets": residual_offsets(weights).tolist()},
+        "step": {"delays": step.delays.tolist(), "residual_offsets": step.residual_offsets.tolist()},
         "opset": opset,
     }
     card["graphs"] = graph_contract(card)
@@ -275,30 +275,28 @@ def export_run(run: str | Path, out: str | Path, opset: int = 17, verify: bool =
     model = load_run_model(run)
     check_finite_weights(model, run)
     config = model.model_config
-    weights = extract_step_weights(model)
-    card = build_card(run, weights, opset)
+    step = step_arrays(model)
+    card = build_card(run, step, opset)
     metadata = _metadata(card)
     staging = _make_staging(out)
     # The staging folder's name is an implementation detail: messages name the destination.
     shown = lambda line: log(str(line).replace(str(staging), str(out)))
     try:
         started = time.perf_counter()
-        prime = _prime_model(model, residual_offsets(weights))
+        prime = _prime_model(model, step.residual_offsets)
         full_spec = _full_signature(config)
         _convert(lambda inputs: prime(inputs), [full_spec], staging / "wavenet.onnx", opset, metadata)
         for name, sampler in (("step.onnx", False), ("step_sampler.onnx", True)):
-            onnx.save(build_step_graph(weights, bool(config.local_conditioning_channels), opset, metadata, sampler),
-                      str(staging / name))
+            onnx.save(build_step_graph(step, opset, metadata, sampler), str(staging / name))
         # The native engine's one-node graph (serving.native); step.onnx stays the portable one.
-        onnx.save(build_native_graph(weights, bool(config.local_conditioning_channels), metadata, opset),
-                  str(staging / "step_native.onnx"))
+        onnx.save(build_native_graph(step, metadata, opset), str(staging / "step_native.onnx"))
         if config.local_conditioning_channels:
-            local_kernels = weights["local_kernels"]
+            local_kernels = step.local_kernels
             cond = lambda mel: {"conditioning": tf.einsum("btc,lcg->btlg", model.upsample_network(mel),
                                                           tf.constant(local_kernels))}
             _convert(cond, [tf.TensorSpec((None, None, config.local_conditioning_channels), tf.float32, name="mel")],
                      staging / "cond.onnx", opset, metadata)
-        _save_saved_model(model, weights, full_spec, staging / "saved_model")
+        _save_saved_model(model, full_spec, staging / "saved_model")
         files = sorted(p.name for p in staging.iterdir())
         card["files"] = {name: file_digest(staging / name) for name in files}
         card["excerpts"] = write_excerpts(staging, training_excerpts(run, log), config.sample_rate)
@@ -376,8 +374,10 @@ def training_excerpts(run: Path, log=print) -> list:
     return excerpts
 
 
-def _save_saved_model(model: WaveNet, weights, full_spec, path: Path) -> None:
-    module = make_tf_step(weights, bool(model.model_config.local_conditioning_channels))
+def _save_saved_model(model: WaveNet, full_spec, path: Path) -> None:
+    # Only `serve`: a step signature would be a fifth copy of the step's arithmetic (in TF ops);
+    # step.onnx is the step for every deployment, TensorFlow or not.
+    module = tf.Module()
     module.wavenet = model
 
     @tf.function(input_signature=[full_spec])
@@ -385,4 +385,4 @@ def _save_saved_model(model: WaveNet, weights, full_spec, path: Path) -> None:
         return {"logits": model(inputs, training=False)}
 
     module.serve = serve
-    tf.saved_model.save(module, str(path), signatures={"serve": serve, "step": module.step})
+    tf.saved_model.save(module, str(path), signatures={"serve": serve})

@@ -4,8 +4,9 @@
 one sample of `small` costs ~80 µs however little arithmetic it holds. The native operator
 (``serving/csrc``, loaded by `serving.native`) computes K consecutive samples for B streams
 inside one node — every layer, the skip head and the draw of the next class — from the
-same folded arrays as ``step.onnx`` (`export.step_graph.folded_arrays`), so its ring buffer
-holds what ``step.onnx``'s does and either engine can continue what the other started.
+same arrays as ``step.onnx`` (`wavenet_tf.step_weights.step_arrays`, offsets folded there),
+so its ring buffer holds what ``step.onnx``'s does and either engine can continue what the
+other started.
 
 The node (domain ``ai.wavenet_tf``, op ``WaveNetSteps``); B streams, K samples per call::
 
@@ -38,7 +39,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from export.step_graph import folded_arrays
+from wavenet_tf.core.step_arrays import StepArrays
 
 NATIVE_DOMAIN = "ai.wavenet_tf"
 NATIVE_OP = "WaveNetSteps"
@@ -52,34 +53,35 @@ WEIGHT_INPUTS = ("w_tables", "w_past", "w_current", "w_gate_bias", "w_global", "
 OUTPUTS = ("classes", "logits_out", "ring_out", "taps_out", "all_logits")
 
 
-def native_arrays(weights: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The operator's weight inputs, in the layouts its loops read row by row."""
-    w = {k: np.asarray(v) for k, v in weights.items()}
-    folded = folded_arrays(w)
-    num_layers, num_taps, r, two_g = w["past_kernels"].shape
-    g, s = two_g // 2, w["skip_bias"].shape[0]
-    global_tables = w.get("global_tables", np.zeros((num_layers, 0, two_g), np.float32))
-    arrays = {
-        "w_tables": folded["tables"].reshape(-1, r),
-        "w_past": w["past_kernels"].reshape(num_layers, num_taps * r, two_g),  # tap j at rows j·R
-        "w_current": w["current_kernels"],
-        "w_gate_bias": folded["gate_bias"],
+def native_arrays(arrays: StepArrays) -> dict[str, np.ndarray]:
+    """The operator's weight inputs: the step arrays flattened to the rows its loops read (layout only)."""
+    a = arrays
+    num_layers, r = a.num_layers, a.residual_channels
+    global_tables = a.global_tables
+    if global_tables is None:
+        global_tables = np.zeros((num_layers, 0, 2 * a.gate_channels), np.float32)
+    layouts = {
+        "w_tables": a.tables.reshape(-1, r),
+        "w_past": a.past_kernels,  # (L, (k-1)·R, 2G): tap j at rows j·R
+        "w_current": a.current_kernels,
+        "w_gate_bias": a.gate_bias,
         "w_global": global_tables,
-        "w_residual": w["residual_kernels"].reshape(-1, g, r),
-        "w_skip": w["skip_kernels"].reshape(num_layers * g, s),
-        "w_skip_bias": w["skip_bias"],
-        "w_head": w["head_kernel"], "w_head_bias": w["head_bias"],
-        "w_out": w["logits_kernel"], "w_out_bias": w["logits_bias"],
+        "w_residual": a.residual_kernels,
+        "w_skip": a.skip_kernels,
+        "w_skip_bias": a.skip_bias,
+        "w_head": a.head_kernel, "w_head_bias": a.head_bias,
+        "w_out": a.logits_kernel, "w_out_bias": a.logits_bias,
     }
-    arrays = {k: np.ascontiguousarray(v, np.float32) for k, v in arrays.items()}
-    arrays["w_delays"] = np.ascontiguousarray(w["delays"], np.int64)  # (L, k-1) samples back per past tap
-    return arrays
+    out = {k: np.ascontiguousarray(v, np.float32) for k, v in layouts.items()}
+    out["w_delays"] = np.ascontiguousarray(a.delays, np.int64)  # (L, k-1) samples back per past tap
+    return out
 
 
-def build_native_graph(weights: Mapping[str, np.ndarray], local_conditioning: bool = False,
-                       metadata: Mapping[str, str] | None = None, opset: int = 17) -> onnx.ModelProto:
-    """The one-node graph (see the module docstring); ``weights`` from `wavenet_tf.step_weights`."""
-    arrays = native_arrays(weights)
+def build_native_graph(step: StepArrays, metadata: Mapping[str, str] | None = None,
+                       opset: int = 17) -> onnx.ModelProto:
+    """The one-node graph (see the module docstring); ``step`` from `wavenet_tf.step_weights.step_arrays`."""
+    local_conditioning = step.local_kernels is not None
+    arrays = native_arrays(step)
     num_layers, _, two_g = arrays["w_past"].shape
     r = arrays["w_current"].shape[1]
     q = arrays["w_out_bias"].shape[0]

@@ -12,11 +12,10 @@ onnxruntime fast: its cost is ~1 µs per node for tensors this small, not arithm
                h_{l+1} = Gemm(z_l, Wr_l, C=h_l)                         (4 nodes)
     skip     = Gemm(Concat(z_0 .. z_{L-1}), W_skip) -> Relu -> Gemm -> Relu -> Gemm -> logits
 
-Residual biases are folded: the graph carries ``h̃_l = h_l − c_l`` with
-``c_l = Σ_{m<l} residual_bias_m`` (a constant), and adds ``c_l @ W`` to layer l's gate
-bias instead, saving an Add per layer. The ring buffer therefore stores ``h̃`` — the
-``layer_inputs`` output — and a prime computed by the full-sequence graph must subtract
-``c`` (``residual_offsets`` in the model card; `serving` does it).
+The arrays are `wavenet_tf.step_weights.step_arrays`' (the residual-offset folding is done
+there, once, for every engine; `wavenet_tf.core.step_arrays` explains it) in
+`wavenet_tf.core.step_arrays.step_graph_arrays`' layouts; this module does no arithmetic on
+them, and `wavenet_tf.core.numpy_step.NumpyStep` computes what this graph computes.
 """
 
 from __future__ import annotations
@@ -27,31 +26,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-def residual_offsets(weights: Mapping[str, np.ndarray]) -> np.ndarray:
-    """``c`` ``(L, R)``: the residual biases accumulated before each layer (see module docstring)."""
-    num_layers = weights["current_kernels"].shape[0]
-    residual = weights["residual_bias"]
-    offsets = np.zeros((num_layers, residual.shape[1]), np.float32)
-    offsets[1:] = np.cumsum(residual, axis=0)[: num_layers - 1]
-    return offsets
-
-
-def folded_arrays(weights: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The arrays every step engine computes with, biases folded once for all of them.
-
-    ``tables`` ``(K0, Q + 1, R)``: the input taps' lookup tables with the first conv's bias
-    on the current tap's rows; ``gate_bias`` ``(L, 2G)``: each layer's gate bias plus its
-    residual offset pushed through the past and current kernels (see the module docstring).
-    ``step.onnx`` and the native operator (`export.native_graph`) both use these.
-    """
-    w = {k: np.asarray(v) for k, v in weights.items()}
-    q = w["logits_bias"].shape[0]
-    offsets = residual_offsets(w)
-    tables = w["input_tables"].copy()
-    tables[-1, :q] += w["input_bias"]
-    bias = w["gate_bias"] + np.einsum("lr,lkrg->lg", offsets, w["past_kernels"]) \
-        + np.einsum("lr,lrg->lg", offsets, w["current_kernels"])
-    return {"tables": tables.astype(np.float32), "gate_bias": bias.astype(np.float32)}
+from wavenet_tf.core.step_arrays import StepArrays, step_graph_arrays
 
 
 def _sampling_nodes(logits: str, q: int, num_input_taps: int, opset: int, node, const) -> None:
@@ -87,8 +62,8 @@ def _sampling_nodes(logits: str, q: int, num_input_taps: int, opset: int, node, 
         node("Concat", [kept, drawn], ["next_taps"], axis=1)
 
 
-def build_step_graph(weights: Mapping[str, np.ndarray], local_conditioning: bool = False, opset: int = 17,
-                     metadata: Mapping[str, str] | None = None, sampler: bool = False) -> onnx.ModelProto:
+def build_step_graph(arrays: StepArrays, opset: int = 17, metadata: Mapping[str, str] | None = None,
+                     sampler: bool = False) -> onnx.ModelProto:
     """The step graph. Inputs and outputs (B dynamic)::
 
         input_taps    int64   (B, K0)           classes at t-K0+1 .. t; Q means "before the start"
@@ -111,11 +86,10 @@ def build_step_graph(weights: Mapping[str, np.ndarray], local_conditioning: bool
     Two files rather than one: onnxruntime runs every node of a graph whatever outputs are
     asked for, and the sampler's float64 work over 32 streams costs more than NumPy's.
     """
-    w = {k: np.asarray(v) for k, v in weights.items()}
-    num_layers, num_taps, r, two_g = w["past_kernels"].shape
-    g = two_g // 2
-    q = w["logits_bias"].shape[0]
-    folded = folded_arrays(w)
+    w = step_graph_arrays(arrays)
+    num_layers, num_taps, r, g = arrays.num_layers, arrays.num_taps, arrays.residual_channels, arrays.gate_channels
+    q, num_input_taps = arrays.quantization_channels, arrays.input_taps
+    local_conditioning = arrays.local_kernels is not None
     inits, nodes = [], []
 
     def const(name, value, dtype=np.float32):
@@ -127,23 +101,17 @@ def build_step_graph(weights: Mapping[str, np.ndarray], local_conditioning: bool
         return outputs[0] if len(outputs) == 1 else outputs
 
     # Input taps: the per-tap lookup tables stacked into one, so the taps are one Gather at
-    # offset indices and a sum; the first conv's bias rides on the current tap's table.
-    tables = folded["tables"]
-    num_input_taps, rows = tables.shape[0], tables.shape[1]
-    index = node("Add", ["input_taps", const("tap_offsets", np.arange(num_input_taps) * rows, np.int64)], ["tap_rows"])
-    looked_up = node("Gather", [const("input_tables", tables.reshape(-1, r)), index], ["tap_embeddings"], axis=0)
+    # offset indices and a sum (the first conv's bias is in the current tap's table).
+    index = node("Add", ["input_taps", const("tap_offsets", w["tap_offsets"], np.int64)], ["tap_rows"])
+    looked_up = node("Gather", [const("input_tables", w["input_tables"]), index], ["tap_embeddings"], axis=0)
     h = node("ReduceSum", [looked_up, const("tap_axis", [1], np.int64)], ["h_0"], keepdims=0)
 
     # Every layer's past taps at once: (L, 1, B, KR) @ (L, 2, KR, G) -> (L, 2, B, G).
-    past_w = w["past_kernels"].reshape(num_layers, num_taps * r, 2, g).transpose(0, 2, 1, 3)
-    # Gate bias, plus the folded residual offsets through both the past and current taps.
-    pre = node("MatMul", ["past", const("past_kernels", past_w)], ["past_products"])
-    pre = node("Add", [pre, const("gate_bias", folded["gate_bias"].reshape(num_layers, 2, 1, g))], ["pre_biased"])
+    pre = node("MatMul", ["past", const("past_kernels", w["past_kernels"])], ["past_products"])
+    pre = node("Add", [pre, const("gate_bias", w["gate_bias"])], ["pre_biased"])
     global_conditioning = "global_tables" in w
     if global_conditioning:
-        # (L, C, 2G) -> (L, 2, C, G): a Gather on axis 2 lands in pre's layout directly.
-        table = w["global_tables"].reshape(num_layers, -1, 2, g).transpose(0, 2, 1, 3)
-        term = node("Gather", [const("global_tables", table), "global_id"], ["global_terms"], axis=2)
+        term = node("Gather", [const("global_tables", w["global_tables"]), "global_id"], ["global_terms"], axis=2)
         pre = node("Add", [pre, term], ["pre_global"])
     if local_conditioning:
         pre = node("Add", [pre, "conditioning"], ["pre_conditioned"])
@@ -153,24 +121,24 @@ def build_step_graph(weights: Mapping[str, np.ndarray], local_conditioning: bool
     gates, stored = [], []
     for l in range(num_layers):
         stored.append(h)
-        wc = w["current_kernels"][l]
-        f = node("Gemm", [h, const(f"filter_kernel_{l}", wc[:, :g]), halves[2 * l]], [f"filter_pre_{l}"])
+        f = node("Gemm", [h, const(f"filter_kernel_{l}", w["filter_kernels"][l]), halves[2 * l]], [f"filter_pre_{l}"])
         f = node("Tanh", [f], [f"filter_{l}_act"])
-        s = node("Gemm", [h, const(f"gate_kernel_{l}", wc[:, g:]), halves[2 * l + 1]], [f"gate_pre_{l}"])
+        s = node("Gemm", [h, const(f"gate_kernel_{l}", w["gate_kernels"][l]), halves[2 * l + 1]], [f"gate_pre_{l}"])
         s = node("Sigmoid", [s], [f"gate_{l}_act"])
         z = node("Mul", [f, s], [f"z_{l}"])
         gates.append(z)
         if l < num_layers - 1:
-            h = node("Gemm", [z, const(f"residual_kernel_{l}", w["residual_kernels"][l]), h], [f"h_{l + 1}"])
+            h = node("Gemm", [z, const(f"residual_kernel_{l}", arrays.residual_kernels[l]), h], [f"h_{l + 1}"])
     node("Concat", stored, ["layer_inputs"], axis=0)
     skip = node("Concat", gates, ["gates"], axis=1) if num_layers > 1 else gates[0]
-    skip_matrix = w["skip_kernels"].reshape(num_layers * g, -1)
-    skip = node("Gemm", [skip, const("skip_kernel", skip_matrix), const("skip_bias", w["skip_bias"])], ["skip"])
+    skip = node("Gemm", [skip, const("skip_kernel", arrays.skip_kernels), const("skip_bias", arrays.skip_bias)],
+                ["skip"])
     hidden = node("Relu", [skip], ["skip_relu"])
-    hidden = node("Gemm", [hidden, const("head_kernel", w["head_kernel"]), const("head_bias", w["head_bias"])], ["head"])
+    hidden = node("Gemm", [hidden, const("head_kernel", arrays.head_kernel), const("head_bias", arrays.head_bias)],
+                  ["head"])
     hidden = node("Relu", [hidden], ["head_relu"])
-    logits = node("Gemm", [hidden, const("logits_kernel", w["logits_kernel"]),
-                           const("logits_bias", w["logits_bias"])], ["logits"])
+    logits = node("Gemm", [hidden, const("logits_kernel", arrays.logits_kernel),
+                           const("logits_bias", arrays.logits_bias)], ["logits"])
     if sampler:
         _sampling_nodes(logits, q, num_input_taps, opset, node, const)
 

@@ -66,8 +66,8 @@ realtime_run = quick_run("realtime-run", "realtime", 16000, 1, 2)
 #
 # `export_run(..., verify=True)` (the CLI's `wavenet export RUN --out BUNDLE --verify`)
 # compares, on random input, Keras against: the ONNX full graph, the SavedModel, the layer
-# inputs used for priming, `step.onnx` teacher-forced over more than two receptive fields,
-# and the SavedModel's step signature. Any difference above 1e-4 fails the export.
+# inputs used for priming, and `step.onnx` teacher-forced over more than two receptive
+# fields. Any difference above 1e-4 fails the export.
 
 # %%
 tiny_bundle, realtime_bundle = WORK / "tiny-bundle", WORK / "realtime-bundle"

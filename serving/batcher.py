@@ -9,7 +9,7 @@ from typing import Callable
 import numpy as np
 
 from serving.bundle import Bundle
-from wavenet_tf.core.mu_law import mu_law_decode, mu_law_encode
+from wavenet_tf.core.mu_law import mu_law_decode, mu_law_encode, silence_class
 from serving.streaming_sampler import StreamingSampler
 
 
@@ -136,7 +136,7 @@ class Batcher:
         s = self.sampler
         q = s.quantization_channels
         if request.prime is None:
-            classes = np.full((1, s.receptive_field), mu_law_encode(np.zeros(1), q)[0], np.int32)
+            classes = np.full((1, s.receptive_field), silence_class(q), np.int32)
         else:
             classes = mu_law_encode(np.asarray(request.prime, np.float32)[-s.receptive_field:], q)[None].astype(np.int32)
         ids = None

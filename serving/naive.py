@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from serving.bundle import Bundle
-from wavenet_tf.core.mu_law import mu_law_encode
 from serving.onnx_step import make_session
-from wavenet_tf.core.sampling import sample_classes
+from wavenet_tf.core.mu_law import silence_class
+from wavenet_tf.core.sampling import naive_generation
 
 
 def naive_generate_classes(
@@ -26,14 +26,14 @@ def naive_generate_classes(
     batch = uniforms.shape[1]
     session = make_session(str(bundle.file("wavenet.onnx")), threads)
     if prime_classes is None:
-        prime_classes = np.full((batch, r), mu_law_encode(np.zeros(1), q)[0], np.int32)
-    history = np.concatenate([prime_classes.astype(np.int32), np.zeros((batch, num_samples), np.int32)], axis=1)
+        prime_classes = np.full((batch, r), silence_class(q), np.int32)
     hop = bundle.hop_length
-    position = prime_classes.shape[1]
-    for i in range(num_samples):
-        start = max(0, position - r)
-        end = position
-        feeds = {}
+    feeds = {}
+    if global_ids is not None:
+        feeds["global_id"] = np.broadcast_to(np.asarray(global_ids, np.int32), (batch,)).copy()
+
+    def logits(history: np.ndarray, position: int) -> np.ndarray:
+        start, end = max(0, position - r), position
         if mel is not None:
             # Whole frames: start on a frame boundary, pad the end into the (unused) future.
             start = (start // hop) * hop
@@ -41,10 +41,6 @@ def naive_generate_classes(
             feeds["mel"] = np.asarray(mel, np.float32)[:, start // hop : end // hop]
         window = history[:, start:end] if end <= history.shape[1] else np.pad(
             history[:, start:], ((0, 0), (0, end - history.shape[1])))
-        feeds["audio"] = window
-        if global_ids is not None:
-            feeds["global_id"] = np.broadcast_to(np.asarray(global_ids, np.int32), (batch,)).copy()
-        logits = session.run(["logits"], feeds)[0][:, position - 1 - start]
-        history[:, position] = sample_classes(logits, temperature, uniforms[i])
-        position += 1
-    return history[:, prime_classes.shape[1]:]
+        return session.run(["logits"], {**feeds, "audio": window})[0][:, position - 1 - start]
+
+    return naive_generation(logits, prime_classes, num_samples, uniforms, temperature)

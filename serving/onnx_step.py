@@ -46,12 +46,12 @@ def optimized_node_count(path) -> int | None:
 
 
 class OnnxStep:
-    """``step(input_taps, past, global_ids, local) -> (logits, layer_inputs)`` on ``step.onnx``.
+    """``step(input_taps, past, global_ids, conditioning) -> (logits, layer_inputs)`` on ``step.onnx``.
 
-    Takes and returns the NumPy reference layouts (``past`` ``(L, k-1, B, R)``, ``local``
-    ``(B, L, 2G)``, ``layer_inputs`` ``(L, B, R)``) and converts them to the graph's. The
-    stored layer inputs are offset by the model card's ``residual_offsets`` (see
-    `export.step_graph`); only a prime computed by the full-sequence graph needs to know.
+    The graph's own layouts and state convention, as `wavenet_tf.core.numpy_step.NumpyStep`
+    (which computes the same): ``past`` ``(L, 1, B, (k-1)·R)``, ``conditioning``
+    ``(L, 2, B, G)``, ``layer_inputs`` ``(L·B, R)``, stored inputs offset by the card's
+    ``residual_offsets`` (``padding`` is what the ring buffer holds before the start).
 
     Args:
         path: the ``step.onnx`` file.
@@ -68,22 +68,14 @@ class OnnxStep:
         self.gate_channels = card["gate_channels"]
         self.quantization_channels = card["quantization_channels"]
         self.input_taps = card["initial_kernel_size"]
-        self.residual_offsets = np.asarray(step["residual_offsets"], np.float32)
         # Before the start every layer input is 0, which this graph stores as -offset.
-        self.padding = -self.residual_offsets
+        self.padding = -np.asarray(step["residual_offsets"], np.float32)
         self.input_names = {i.name for i in self.session.get_inputs()}
 
-    def step(self, input_taps, past, global_ids=None, local=None):
-        num_layers, num_taps, batch, r = past.shape
-        feeds = {
-            "input_taps": np.ascontiguousarray(input_taps, np.int64),
-            "past": np.ascontiguousarray(np.transpose(past, (0, 2, 1, 3))).reshape(num_layers, 1, batch, num_taps * r),
-        }
+    def step(self, input_taps, past, global_ids=None, conditioning=None):
+        feeds = {"input_taps": np.ascontiguousarray(input_taps, np.int64), "past": np.ascontiguousarray(past, np.float32)}
         if "global_id" in self.input_names:
             feeds["global_id"] = np.asarray(global_ids, np.int64)
         if "conditioning" in self.input_names:
-            g = self.gate_channels
-            feeds["conditioning"] = np.ascontiguousarray(
-                np.transpose(np.asarray(local, np.float32).reshape(batch, num_layers, 2, g), (1, 2, 0, 3)))
-        logits, layer_inputs = self.session.run(None, feeds)
-        return logits, layer_inputs.reshape(num_layers, batch, r)
+            feeds["conditioning"] = np.ascontiguousarray(conditioning, np.float32)
+        return tuple(self.session.run(["logits", "layer_inputs"], feeds))

@@ -8,10 +8,10 @@ import numpy as np
 import onnxruntime as ort
 
 from serving.bundle import Bundle
-from wavenet_tf.core.mu_law import mu_law_decode, mu_law_encode
+from wavenet_tf.core.mu_law import mu_law_decode, mu_law_encode, silence_class
 from serving.native import NativeEngine, NativeState, NativeUnavailable, open_native, resolve_engine
 from serving.onnx_step import make_session
-from wavenet_tf.core.ring_buffer import RingBuffer
+from wavenet_tf.core.ring_buffer import RingBuffer, shift_taps
 from wavenet_tf.core.sampling import GREEDY_TEMPERATURE, effective_temperature, sample_classes, sample_rows
 
 
@@ -184,7 +184,7 @@ class StreamingSampler:
         q = self.quantization_channels
         start = 0
         if audio is None:
-            classes = np.full((self.streams, self.receptive_field), mu_law_encode(np.zeros(1), q)[0], np.int32)
+            classes = np.full((self.streams, self.receptive_field), silence_class(q), np.int32)
         else:
             audio = np.asarray(audio, np.float32)
             if not np.isfinite(audio).all():
@@ -273,9 +273,7 @@ class StreamingSampler:
         Afterwards ``self.logits`` holds every stream's distribution for time t + 1.
         """
         self._drawn = None  # a class the graph drew is stale once the caller chose its own
-        taps = self.input_taps
-        taps[:, :-1] = taps[:, 1:]
-        taps[:, -1] = classes
+        shift_taps(self.input_taps, classes)
         self._run(self.session, self.binding)
 
     def _run(self, session: ort.InferenceSession, binding: ort.IOBinding) -> None:
@@ -329,8 +327,7 @@ class StreamingSampler:
             self.prime()
         classes = self._next_classes()
         taps, next_taps, uniform = self.input_taps, self.next_taps, self.uniform
-        taps[:, :-1] = taps[:, 1:]
-        taps[:, -1] = classes
+        shift_taps(taps, classes)
         out[:, 0] = classes
         self.temperatures[:] = self.temperature
         if self._sampler is None:

@@ -55,7 +55,7 @@ def test_export_verifies_every_graph(tmp_path, preset, overrides):
     lines = []
     card = export_run(tmp_path / "run", tmp_path / "bundle", verify=False, log=lines.append)
     report = verify_bundle(tmp_path / "bundle", model, log=lines.append)
-    for key in ("wavenet_onnx", "saved_model_serve", "step_onnx", "saved_model_step"):
+    for key in ("wavenet_onnx", "saved_model_serve", "step_onnx"):
         assert report[key] <= 1e-4, (key, report[key])
     assert any("teacher forcing" in line for line in lines)  # figures are printed
     # Node count: about four per layer plus a fixed head (each node costs ~1 µs: export/step_graph.py).
@@ -87,6 +87,42 @@ def test_model_card_and_onnx_metadata(tmp_path):
     for name in ("wavenet.onnx", "step.onnx"):
         props = {p.key: p.value for p in onnx.load(tmp_path / "bundle" / name).metadata_props}
         assert json.loads(props["model_card"])["receptive_field"] == 129
+
+
+def test_every_step_graph_holds_the_step_arrays_unchanged(tmp_path):
+    """The residual-offset folding happens once (`step_arrays`): the graphs' weights are its
+    arrays, bit for bit, only laid out — the builders do no arithmetic of their own."""
+    import onnx
+    from onnx import numpy_helper
+
+    from wavenet_tf.core.step_arrays import step_graph_arrays
+    from wavenet_tf.step_weights import step_arrays
+
+    model = make_run(tmp_path / "run", get_preset("tiny", **NARROW, global_conditioning_classes=2), ["a", "b"])
+    export_run(tmp_path / "run", tmp_path / "bundle", log=lambda *_: None)
+    arrays = step_arrays(model)
+    assert np.abs(arrays.residual_offsets).max() > 0.1  # lively biases: the folding shows
+    card = json.loads((tmp_path / "bundle" / "model.json").read_text())
+    np.testing.assert_array_equal(np.asarray(card["step"]["residual_offsets"], np.float32), arrays.residual_offsets)
+
+    def initializers(name):
+        graph = onnx.load(tmp_path / "bundle" / name).graph
+        return {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+
+    step, native, laid_out = initializers("step.onnx"), initializers("step_native.onnx"), step_graph_arrays(arrays)
+    for name in ("input_tables", "tap_offsets", "past_kernels", "gate_bias", "global_tables"):
+        np.testing.assert_array_equal(step[name], laid_out[name], err_msg=name)
+    for l in range(arrays.num_layers):
+        np.testing.assert_array_equal(step[f"filter_kernel_{l}"], laid_out["filter_kernels"][l])
+        np.testing.assert_array_equal(step[f"gate_kernel_{l}"], laid_out["gate_kernels"][l])
+    for name, field in (("skip_kernel", "skip_kernels"), ("skip_bias", "skip_bias"), ("head_kernel", "head_kernel"),
+                        ("logits_bias", "logits_bias")):
+        np.testing.assert_array_equal(step[name], getattr(arrays, field), err_msg=name)
+    for name, field in (("w_past", "past_kernels"), ("w_current", "current_kernels"), ("w_gate_bias", "gate_bias"),
+                        ("w_global", "global_tables"), ("w_residual", "residual_kernels"), ("w_skip", "skip_kernels"),
+                        ("w_delays", "delays")):
+        np.testing.assert_array_equal(native[name], getattr(arrays, field), err_msg=name)
+    np.testing.assert_array_equal(native["w_tables"], step["input_tables"])
 
 
 def test_evaluate_engines_agree(tmp_path, builtin_folder, capsys):

@@ -58,3 +58,11 @@ def test_snr_on_a_sine():
         assert snr > floor, f"{level_db} dB sine: SNR {snr:.1f} dB"
     linear = np.round((sine + 1) / 2 * 255) / 255 * 2 - 1  # 8-bit linear at -40 dB
     assert _snr_db(sine, linear) < 15.0
+
+
+@pytest.mark.parametrize("channels", [256, 64, 16])
+def test_silence_class_is_the_class_of_amplitude_zero(channels):
+    silence = np_mu.silence_class(channels)
+    assert isinstance(silence, int)
+    assert silence == np_mu.mu_law_encode(np.zeros(3), channels)[0] == channels // 2
+    assert np_mu.mu_law_decode(np.array([silence]), channels)[0] == pytest.approx(0.0, abs=1.0 / channels)

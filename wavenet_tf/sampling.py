@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from wavenet_tf.core.mu_law import mu_law_decode, mu_law_encode
-from wavenet_tf.core.sampling import sample_classes
+from wavenet_tf.core.mu_law import mu_law_decode, mu_law_encode, silence_class
+from wavenet_tf.core.sampling import naive_generation
 from wavenet_tf.model import WaveNet
 
 
@@ -40,13 +40,10 @@ def naive_generate(
         raise ValueError(f"the model is globally conditioned: pass global_id in [0, {config.global_conditioning_classes}).")
     q = config.quantization_channels
     r = model.receptive_field
-    # History starts as digital silence (the class of amplitude 0), then the prime.
-    history = np.full(r + num_samples + (0 if prime is None else len(prime)), mu_law_encode(np.zeros(1), q)[0], np.int32)
-    position = r
+    # History starts as a receptive field of digital silence (the class of amplitude 0), then the prime.
+    prime_classes = np.full(r, silence_class(q), np.int32)
     if prime is not None:
-        history[r : r + len(prime)] = mu_law_encode(np.asarray(prime, np.float32), q)
-        position += len(prime)
-    first = position
+        prime_classes = np.concatenate([prime_classes, mu_law_encode(np.asarray(prime, np.float32), q)])
 
     inputs = {"audio": tf.TensorSpec((1, r), tf.int32)}
     extra = {}
@@ -58,9 +55,9 @@ def naive_generate(
     def last_logits(batch):
         return model(batch, training=False)[:, -1, :]
 
-    uniforms = np.random.default_rng(seed).random(num_samples)
-    for i in range(num_samples):
-        logits = last_logits({"audio": history[None, position - r : position], **extra}).numpy()
-        history[position] = sample_classes(logits, temperature, uniforms[i : i + 1])[0]
-        position += 1
-    return mu_law_decode(history[first:position], q)
+    def logits(history: np.ndarray, position: int) -> np.ndarray:
+        return last_logits({"audio": history[:, position - r : position], **extra}).numpy()
+
+    uniforms = np.random.default_rng(seed).random((num_samples, 1))
+    classes = naive_generation(logits, prime_classes[None], num_samples, uniforms, temperature)
+    return mu_law_decode(classes[0], q)

@@ -295,13 +295,13 @@ class Summaries(keras.callbacks.Callback):
 
     def generate(self, num_samples: int, epoch: int) -> np.ndarray | None:
         from wavenet_tf.core.numpy_step import generate_audio
-        from wavenet_tf.step_weights import extract_step_weights
+        from wavenet_tf.step_weights import step_arrays
 
         config = self.wavenet.model_config
         if config.local_conditioning_channels:
             return None  # needs mel frames; generate from a bundle with --mel-from instead
         global_id = 0 if config.global_conditioning_classes else None
-        return generate_audio(extract_step_weights(self.wavenet), num_samples, seed=self.seed + epoch,
+        return generate_audio(step_arrays(self.wavenet), num_samples, seed=self.seed + epoch,
                               receptive_field=config.receptive_field, global_id=global_id)
 
 

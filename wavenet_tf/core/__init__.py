@@ -5,9 +5,10 @@ these import none of them (a test walks the imports):
 
 - `config`, `presets`: the frozen model, data and training configurations and named presets.
 - `mu_law`, `mel`: mu-law companding and log-mel frames — the one implementation of each.
-- `sampling`: temperature and inverse-CDF sampling arithmetic.
+- `sampling`: temperature and inverse-CDF sampling arithmetic, the naive-generation loop.
+- `step_arrays`: the incremental step's arrays, as every engine computes with them.
 - `ring_buffer`, `numpy_step`, `step_generator`: the incremental step's state, its NumPy
-  reference, and a driver over any step.
+  reference (what ``step.onnx`` computes), and a driver over any step.
 - `audio`, `audio_cache`: any audio file to clean mono float32 at the model's rate, cached.
 - `files`: atomic writes and SHA-256 checksums for run directories and bundles.
 """

@@ -42,6 +42,11 @@ def mu_law_encode(audio: np.ndarray, quantization_channels: int = 256) -> np.nda
     return np.floor((y + 1.0) / 2.0 * mu + 0.5).astype(np.int32)
 
 
+def silence_class(quantization_channels: int = 256) -> int:
+    """The class of amplitude 0 (digital silence): what generation without a prime starts from."""
+    return int(mu_law_encode(np.zeros(1), quantization_channels)[0])
+
+
 def mu_law_decode(classes: np.ndarray, quantization_channels: int = 256) -> np.ndarray:
     """Classes back to float32 audio in [-1, 1]."""
     mu = np.float64(quantization_channels - 1)

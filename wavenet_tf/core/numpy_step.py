@@ -1,17 +1,18 @@
-"""The incremental WaveNet step in NumPy: the reference that ``step.onnx`` must match.
+"""The incremental WaveNet step in NumPy: exactly what ``step.onnx`` computes.
 
-Same arrays as `wavenet_tf.step_weights`, same order of operations as the exported graph,
-and no TensorFlow or onnxruntime: training uses it for audio summaries, and tests use it
-to pin down what the ONNX graph computes.
+The same arrays in the same layouts (`wavenet_tf.core.step_arrays.step_graph_arrays`, the
+graph's initializers), the same inputs and outputs, the same state convention (the ring
+buffer stores each layer's input minus its residual offset) and the same order of
+operations as `export.step_graph`, node for node; no TensorFlow or onnxruntime. Training
+uses it for audio summaries, and tests use it to pin down what the ONNX graph computes.
 """
 
 from __future__ import annotations
 
-from typing import Mapping
-
 import numpy as np
 
-from wavenet_tf.core.mu_law import mu_law_decode, mu_law_encode
+from wavenet_tf.core.mu_law import mu_law_decode, silence_class
+from wavenet_tf.core.step_arrays import StepArrays, step_graph_arrays
 from wavenet_tf.core.step_generator import StepGenerator
 
 
@@ -20,67 +21,70 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 class NumpyStep:
-    """``step(input_taps, past, global_ids, local) -> (logits, layer_inputs)`` for B streams.
+    """``step(input_taps, past, global_ids, conditioning) -> (logits, layer_inputs)`` for B streams.
 
     Args:
-        weights: arrays from `wavenet_tf.step_weights.extract_step_weights`.
+        arrays: the model's step arrays (`wavenet_tf.step_weights.step_arrays`).
 
-    Call arguments of `step`:
+    Call arguments of `step` (``step.onnx``'s inputs):
         input_taps: int ``(B, K0)`` classes at ``t - K0 + 1 .. t`` (``Q`` = before the start).
-        past: float32 ``(L, k - 1, B, R)`` each layer's input at its past taps.
+        past: float32 ``(L, 1, B, (k-1)·R)`` each layer's stored inputs at its past taps,
+            tap j at ``[..., j·R:(j+1)·R]``.
         global_ids: int ``(B,)`` global class ids, or None.
-        local: float32 ``(B, L, 2G)`` this step's per-layer local conditioning, or None.
+        conditioning: float32 ``(L, 2, B, G)`` this step's filter/gate terms, or None.
 
     Returns:
-        ``(logits (B, Q), layer_inputs (L, B, R))``; ``layer_inputs`` is what the ring
-        buffer must store for time ``t``.
+        ``(logits (B, Q), layer_inputs (L·B, R))``; ``layer_inputs`` is what the ring buffer
+        stores for time ``t`` (offset: `StepArrays`), ``padding`` what it holds before the start.
     """
 
-    def __init__(self, weights: Mapping[str, np.ndarray]):
-        self.w = {k: np.asarray(v) for k, v in weights.items()}
-        self.delays = self.w["delays"]
-        self.num_layers = self.delays.shape[0]
-        self.gate_channels = self.w["gate_bias"].shape[1] // 2
-        self.residual_channels = self.w["input_bias"].shape[0]
-        self.quantization_channels = self.w["logits_bias"].shape[0]
-        self.input_taps = self.w["input_tables"].shape[0]
-        self._skip_matrix = self.w["skip_kernels"].reshape(-1, self.w["skip_kernels"].shape[-1])
+    def __init__(self, arrays: StepArrays):
+        self.arrays = a = arrays
+        self.w = step_graph_arrays(arrays)
+        self.delays = a.delays
+        self.num_layers = a.num_layers
+        self.gate_channels = a.gate_channels
+        self.residual_channels = a.residual_channels
+        self.quantization_channels = a.quantization_channels
+        self.input_taps = a.input_taps
+        self.padding = a.padding
 
-    def step(self, input_taps, past, global_ids=None, local=None):
-        w, g = self.w, self.gate_channels
-        h = w["input_bias"] + sum(w["input_tables"][j][input_taps[:, j]] for j in range(self.input_taps))
+    def step(self, input_taps, past, global_ids=None, conditioning=None):
+        w, a = self.w, self.arrays
+        h = w["input_tables"][np.asarray(input_taps) + w["tap_offsets"]].sum(axis=1)
         # Every layer's past-tap products at once: they are all known before the step starts.
-        pre = np.einsum("lkbr,lkrg->blg", past, w["past_kernels"]) + w["gate_bias"]
-        if global_ids is not None:
-            pre = pre + np.transpose(w["global_tables"][:, np.asarray(global_ids)], (1, 0, 2))
-        if local is not None:
-            pre = pre + local
-        layer_inputs = np.empty((self.num_layers, h.shape[0], h.shape[1]), np.float32)
-        gates = []
+        pre = np.matmul(past, w["past_kernels"]) + w["gate_bias"]  # (L, 2, B, G)
+        if global_ids is not None and "global_tables" in w:
+            pre = pre + w["global_tables"][:, :, np.asarray(global_ids)]
+        if conditioning is not None:
+            pre = pre + conditioning
+        stored, gates = [], []
         for layer in range(self.num_layers):
-            layer_inputs[layer] = h
-            a = pre[:, layer] + h @ w["current_kernels"][layer]
-            z = np.tanh(a[:, :g]) * _sigmoid(a[:, g:])
+            stored.append(h)
+            f = np.tanh(h @ w["filter_kernels"][layer] + pre[layer, 0])
+            s = _sigmoid(h @ w["gate_kernels"][layer] + pre[layer, 1])
+            z = f * s
             gates.append(z)
             if layer < self.num_layers - 1:
-                h = h + z @ w["residual_kernels"][layer] + w["residual_bias"][layer]
-        skip = np.concatenate(gates, axis=1) @ self._skip_matrix + w["skip_bias"]
-        hidden = np.maximum(np.maximum(skip, 0.0) @ w["head_kernel"] + w["head_bias"], 0.0)
-        return (hidden @ w["logits_kernel"] + w["logits_bias"]).astype(np.float32), layer_inputs
+                h = z @ a.residual_kernels[layer] + h  # no bias: folded into the next gate bias
+        skip = np.concatenate(gates, axis=1) @ a.skip_kernels + a.skip_bias
+        hidden = np.maximum(np.maximum(skip, 0.0) @ a.head_kernel + a.head_bias, 0.0)
+        logits = hidden @ a.logits_kernel + a.logits_bias
+        return logits.astype(np.float32), np.concatenate(stored, axis=0).astype(np.float32)
 
     def local_conditioning(self, features: np.ndarray) -> np.ndarray:
-        """Upsampled features ``(B, T, Cl)`` -> per-layer terms ``(B, T, L, 2G)``."""
-        return np.einsum("btc,lcg->btlg", features, self.w["local_kernels"]).astype(np.float32)
+        """Upsampled features ``(B, T, Cl)`` -> per-layer terms ``(B, T, L, 2G)`` (``cond.onnx``'s output)."""
+        return np.einsum("btc,lcg->btlg", features, self.arrays.local_kernels).astype(np.float32)
 
 
 def generate_audio(
-    weights: Mapping[str, np.ndarray], num_samples: int, seed: int = 0, temperature: float = 1.0,
+    arrays: StepArrays, num_samples: int, seed: int = 0, temperature: float = 1.0,
     receptive_field: int | None = None, global_id: int | None = None,
 ) -> np.ndarray:
     """One stream of float32 audio, primed (like `naive_generate`) with a receptive field of silence."""
-    step = NumpyStep(weights)
+    step = NumpyStep(arrays)
     q = step.quantization_channels
-    prime = np.full((1, receptive_field or 1), mu_law_encode(np.zeros(1), q)[0], np.int64)
+    prime = np.full((1, receptive_field or 1), silence_class(q), np.int64)
     generator = StepGenerator(step, 1, None if global_id is None else np.array([global_id]))
     uniforms = np.random.default_rng(seed).random((1, num_samples))
     return mu_law_decode(generator.generate(num_samples, uniforms, temperature, prime)[0], q)

@@ -5,6 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 
+def shift_taps(taps: np.ndarray, classes: np.ndarray) -> None:
+    """Move every stream's input taps ``(B, K0)`` on by one sample, in place: ``classes`` ``(B,)`` is the newest."""
+    taps[:, :-1] = taps[:, 1:]
+    taps[:, -1] = classes
+
+
 class RingBuffer:
     """The last ``size`` inputs of every layer for B streams, in one array ``(size, L, B, R)``.
 

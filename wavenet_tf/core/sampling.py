@@ -9,6 +9,7 @@ agree — which is what the exactness tests check.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 
@@ -80,3 +81,26 @@ def sample_rows(logits: np.ndarray, temperatures: np.ndarray, uniforms: np.ndarr
         threshold = np.asarray(uniforms, np.float64)[rows] * cdf[:, -1]
         out[rows] = np.minimum((cdf <= threshold[:, None]).sum(axis=-1), logits.shape[-1] - 1)
     return out
+
+
+def naive_generation(logits: Callable[[np.ndarray, int], np.ndarray], prime_classes: np.ndarray, num_samples: int,
+                     uniforms: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Naive generation: one full forward pass per sample, the definition fast generators must match.
+
+    Args:
+        logits: ``logits(history, position) -> (B, Q)``, the distribution of the class at
+            ``position`` given ``history[:, :position]`` (the Keras model or ``wavenet.onnx``
+            over whatever window of it the model needs).
+        prime_classes: ``(B, P)`` the classes generation continues from (P >= 1).
+        num_samples: classes to generate per stream.
+        uniforms: ``(num_samples, B)``, one row per sample (as the streaming sampler draws them).
+        temperature: see `sample_classes`.
+
+    Returns:
+        ``(B, num_samples)`` int32 classes, after the prime.
+    """
+    batch, start = prime_classes.shape
+    history = np.concatenate([np.asarray(prime_classes, np.int32), np.zeros((batch, num_samples), np.int32)], axis=1)
+    for i in range(num_samples):
+        history[:, start + i] = sample_classes(logits(history, start + i), temperature, uniforms[i])
+    return history[:, start:]
