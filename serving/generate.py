@@ -108,7 +108,7 @@ def mel_frames(bundle: Bundle, audio: np.ndarray) -> np.ndarray:
 
     local = bundle.card.local_conditioning
     return log_mel(audio, bundle.card.sample_rate, local.n_mels, local.hop_length,
-                   local["n_fft"], local["fmin"], local["fmax"])
+                   local.n_fft, local.fmin, local.fmax)
 
 
 def to_pcm16(chunk: np.ndarray) -> bytes:

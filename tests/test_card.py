@@ -1,4 +1,4 @@
-"""The typed model card (`wavenet_tf.core.card.ModelCard`): export writes it, serving reads it, the JSON is unchanged."""
+"""The typed model card (`wavenet_tf.core.card.ModelCard`): export writes it, serving reads it, same JSON."""
 
 from __future__ import annotations
 
@@ -61,7 +61,8 @@ def test_the_typed_fields_hold_what_the_json_holds(bundles, name):
     if card.global_conditioning:
         assert card.global_conditioning.names == ("c0", "c1")
     assert [list(row) for row in card.step.delays] == raw["step"]["delays"]
-    assert [i.name for i in card.graphs["step.onnx"].inputs] == [i["name"] for i in raw["graphs"]["step.onnx"]["inputs"]]
+    step_inputs = raw["graphs"]["step.onnx"]["inputs"]
+    assert [i.name for i in card.graphs["step.onnx"].inputs] == [i["name"] for i in step_inputs]
     assert card.files == raw["files"]
 
 
