@@ -18,13 +18,13 @@ ONNX ``metadata_props`` repeat the card (without the checksums, which cover thos
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import onnx
@@ -32,21 +32,21 @@ import tensorflow as tf
 
 from export.native_graph import build_native_graph
 from export.step_graph import build_step_graph
-from serving.bundle import BUNDLE_FORMAT_VERSION
 from serving.excerpts import EXCERPTS_FOLDER, choose_excerpts, write_excerpts
 from wavenet_tf.model import WaveNet
+from wavenet_tf.core.card import (BUNDLE_FORMAT_VERSION, DataCleaning, GlobalConditioning, GraphContract,
+                                  LocalConditioning, ModelCard, StepState, TrainingSummary)
 from wavenet_tf.core.step_arrays import StepArrays
 from wavenet_tf.step_weights import step_arrays
 from wavenet_tf.core.files import file_digest, read_json
 from wavenet_tf.train import load_run_config, load_run_model
 
 
-def graph_contract(model_card: dict[str, Any]) -> dict[str, Any]:
+def graph_contract(card: ModelCard) -> dict[str, GraphContract]:
     """The names, shapes and meaning of every input and output of each graph."""
-    c = model_card
-    L, R, G, Q = len(c["dilations"]), c["residual_channels"], c["gate_channels"], c["quantization_channels"]
-    k, k0 = c["kernel_size"], c["initial_kernel_size"]
-    gc, lc = c["conditioning"]["global"], c["conditioning"]["local"]
+    L, R, G, Q = card.num_layers, card.residual_channels, card.gate_channels, card.quantization_channels
+    k, k0 = card.kernel_size, card.initial_kernel_size
+    gc, lc = card.global_conditioning, card.local_conditioning
     full_inputs = [{"name": "audio", "dtype": "int32", "shape": ["batch", "time"], "meaning": "mu-law classes"}]
     step_inputs = [
         {"name": "input_taps", "dtype": "int64", "shape": ["batch", k0],
@@ -58,7 +58,7 @@ def graph_contract(model_card: dict[str, Any]) -> dict[str, Any]:
         full_inputs.append({"name": "global_id", "dtype": "int32", "shape": ["batch"], "meaning": "global class id"})
         step_inputs.append({"name": "global_id", "dtype": "int64", "shape": ["batch"], "meaning": "global class id"})
     if lc:
-        full_inputs.append({"name": "mel", "dtype": "float32", "shape": ["batch", "time / hop_length", lc["n_mels"]],
+        full_inputs.append({"name": "mel", "dtype": "float32", "shape": ["batch", "time / hop_length", lc.n_mels],
                             "meaning": "log-mel frames; frame k conditions samples [k*hop, (k+1)*hop)"})
         step_inputs.append({"name": "conditioning", "dtype": "float32", "shape": [L, 2, "batch", G],
                             "meaning": "this step's per-layer filter/gate terms from cond.onnx"})
@@ -97,64 +97,63 @@ def graph_contract(model_card: dict[str, Any]) -> dict[str, Any]:
     }
     if lc:
         graphs["cond.onnx"] = {
-            "inputs": [{"name": "mel", "dtype": "float32", "shape": ["batch", "frames", lc["n_mels"]], "meaning": "log-mel frames"}],
+            "inputs": [{"name": "mel", "dtype": "float32", "shape": ["batch", "frames", lc.n_mels], "meaning": "log-mel frames"}],
             "outputs": [{"name": "conditioning", "dtype": "float32", "shape": ["batch", "frames*hop_length", L, 2 * G],
                          "meaning": "per-layer conditioning at the sample rate"}],
         }
-    return graphs
+    return {name: GraphContract.from_dict(contract) for name, contract in graphs.items()}
 
 
-def build_card(run: Path, step: StepArrays, opset: int) -> dict[str, Any]:
+def build_card(run: Path, step: StepArrays, opset: int) -> ModelCard:
+    """The card of ``run``'s export, without ``files`` and ``excerpts`` (known once the files are written)."""
     config, data, _, record = load_run_config(run)
     state = read_json(run / "state.json") if (run / "state.json").is_file() else {}
     history = state.get("history") or []
     last = history[-1] if history else {}
     local = None
     if config.local_conditioning_channels:
-        local = {"n_mels": config.local_conditioning_channels, "hop_length": config.hop_length,
-                 "upsample_scales": list(config.upsample_scales), "n_fft": data.n_fft, "fmin": data.fmin,
-                 "fmax": data.fmax or config.sample_rate / 2}
-    card = {
-        "format_version": BUNDLE_FORMAT_VERSION,
-        "producer": "wavenet-tf",
-        "sample_rate": config.sample_rate,
-        "quantization_channels": config.quantization_channels,
-        "mu": config.mu,
-        "dilations": list(config.all_dilations),
-        "kernel_size": config.kernel_size,
-        "initial_kernel_size": config.initial_kernel_size,
-        "residual_channels": config.residual_channels,
-        "gate_channels": config.gate_channels,
-        "skip_channels": config.skip_channels,
-        "receptive_field": config.receptive_field,
-        "receptive_field_ms": round(config.receptive_field_ms, 3),
-        "model_config": config.to_dict(),
-        "conditioning": {
-            "global": {"classes": config.global_conditioning_classes, "names": record.get("labels", [])}
-            if config.global_conditioning_classes else None,
-            "local": local,
-        },
-        "training": {
-            "data_seconds": record.get("data_summary", {}).get("total_seconds"),
-            "epochs": state.get("epoch"), "steps": state.get("step"),
-            "val_bits_per_sample": last.get("val_bits_per_sample"),
-            "train_bits_per_sample": last.get("bits_per_sample"),
-        },
+        local = LocalConditioning(n_mels=config.local_conditioning_channels, hop_length=config.hop_length,
+                                  upsample_scales=tuple(config.upsample_scales), n_fft=data.n_fft, fmin=data.fmin,
+                                  fmax=data.fmax or config.sample_rate / 2)
+    card = ModelCard(
+        format_version=BUNDLE_FORMAT_VERSION,
+        producer="wavenet-tf",
+        sample_rate=config.sample_rate,
+        quantization_channels=config.quantization_channels,
+        mu=config.mu,
+        layer_dilations=tuple(config.all_dilations),
+        kernel_size=config.kernel_size,
+        initial_kernel_size=config.initial_kernel_size,
+        residual_channels=config.residual_channels,
+        gate_channels=config.gate_channels,
+        skip_channels=config.skip_channels,
+        receptive_field=config.receptive_field,
+        receptive_field_ms=round(config.receptive_field_ms, 3),
+        model_config=config,
+        global_conditioning=GlobalConditioning(config.global_conditioning_classes, tuple(record.get("labels", [])))
+        if config.global_conditioning_classes else None,
+        local_conditioning=local,
+        training=TrainingSummary(
+            data_seconds=record.get("data_summary", {}).get("total_seconds"),
+            epochs=state.get("epoch"), steps=state.get("step"),
+            val_bits_per_sample=last.get("val_bits_per_sample"),
+            train_bits_per_sample=last.get("bits_per_sample"),
+        ),
         # How the training audio was cleaned: serving.card_audio applies it to every file
         # decoded for this model (evaluation data, primes, --mel-from sources).
-        "data": {"trim_top_db": data.trim_top_db, "trim_frame_length": data.trim_frame_length,
-                 "remove_dc": data.remove_dc, "normalize": data.normalize, "n_fft": data.n_fft,
-                 "fmin": data.fmin, "fmax": data.fmax},
-        "step": {"delays": step.delays.tolist(), "residual_offsets": step.residual_offsets.tolist()},
-        "opset": opset,
-    }
-    card["graphs"] = graph_contract(card)
-    return card
+        data=DataCleaning(trim_top_db=data.trim_top_db, trim_frame_length=data.trim_frame_length,
+                          remove_dc=data.remove_dc, normalize=data.normalize, n_fft=data.n_fft,
+                          fmin=data.fmin, fmax=data.fmax),
+        step=StepState(tuple(map(tuple, step.delays.tolist())), tuple(map(tuple, step.residual_offsets.tolist()))),
+        opset=opset,
+        graphs={},
+    )
+    return dataclasses.replace(card, graphs=graph_contract(card))
 
 
-def _metadata(card: dict[str, Any]) -> dict[str, str]:
-    return {"model_card": json.dumps(card), "format_version": str(card["format_version"]),
-            "sample_rate": str(card["sample_rate"]), "receptive_field": str(card["receptive_field"])}
+def _metadata(card: ModelCard) -> dict[str, str]:
+    return {"model_card": json.dumps(card.to_dict()), "format_version": str(card.format_version),
+            "sample_rate": str(card.sample_rate), "receptive_field": str(card.receptive_field)}
 
 
 def _prime_model(model: WaveNet, offsets: np.ndarray) -> tf.function:
@@ -261,7 +260,7 @@ def _make_staging(out: Path) -> Path:
 
 
 def export_run(run: str | Path, out: str | Path, opset: int = 17, verify: bool = False,
-               log=print) -> dict[str, Any]:
+               log=print) -> ModelCard:
     """Export the best model of ``run`` into the bundle folder ``out``; returns the card.
 
     ``out`` is created (with its parents) or, when it already is a bundle, replaced in one
@@ -298,10 +297,10 @@ def export_run(run: str | Path, out: str | Path, opset: int = 17, verify: bool =
                      staging / "cond.onnx", opset, metadata)
         _save_saved_model(model, full_spec, staging / "saved_model")
         files = sorted(p.name for p in staging.iterdir())
-        card["files"] = {name: file_digest(staging / name) for name in files}
-        card["excerpts"] = write_excerpts(staging, training_excerpts(run, log), config.sample_rate)
-        card["files"].update({e["file"]: file_digest(staging / e["file"]) for e in card["excerpts"]})
-        (staging / "model.json").write_text(json.dumps(card, indent=2) + "\n")
+        excerpts = write_excerpts(staging, training_excerpts(run, log), config.sample_rate)
+        digests = {name: file_digest(staging / name) for name in files + [e["file"] for e in excerpts]}
+        card = dataclasses.replace(card, files=digests, excerpts=tuple(excerpts))
+        (staging / "model.json").write_text(json.dumps(card.to_dict(), indent=2) + "\n")
         shown(f"exported {run} -> {out} in {time.perf_counter() - started:.1f} s: {', '.join(files + ['model.json'])}")
         if verify:
             from export.verify import verify_bundle

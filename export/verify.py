@@ -61,7 +61,7 @@ def verify_bundle(path: str | Path, model: WaveNet, seed: int = 0, log=print) ->
     served = tf.saved_model.load(str(bundle.file("saved_model")))
     worst_onnx = worst_saved = worst_states = 0.0
     with_states = model.layer_inputs_model()
-    offsets = np.asarray(bundle.card["step"]["residual_offsets"], np.float32).reshape(-1)
+    offsets = np.asarray(bundle.card.step.residual_offsets, np.float32).reshape(-1)
     for batch, length in ((1, r + 7), (3, 2 * r + 33), (2, 64)):
         length = max(hop, (length // hop) * hop)
         inputs = _random_inputs(model, batch, length, rng)

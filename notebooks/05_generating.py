@@ -77,7 +77,7 @@ from wavenet_tf.train import load_run_model
 
 bundle = load_bundle(bundle_dir)
 model = load_run_model(run)
-rate = bundle.card["sample_rate"]
+rate = bundle.card.sample_rate
 lengths = [16, 32] if QUICK else [50, 100, 200]
 timings = {"Keras, naive": [], "onnxruntime, naive": [], "ring-buffer sampler": []}
 for n in lengths:
@@ -100,7 +100,7 @@ fig, ax = plt.subplots(figsize=(6, 3.5))
 for name, seconds in timings.items():
     ax.plot(lengths, seconds, "o-", label=name)
 ax.set(xlabel="samples generated", ylabel="seconds", yscale="log",
-       title=f"Same samples, different cost (receptive field {bundle.card['receptive_field']})")
+       title=f"Same samples, different cost (receptive field {bundle.card.receptive_field})")
 ax.legend(fontsize=8)
 plt.show()
 

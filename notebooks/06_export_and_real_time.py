@@ -84,11 +84,11 @@ print(sorted(p.name for p in tiny_bundle.iterdir()))
 from serving.bundle import load_bundle
 
 bundle = load_bundle(tiny_bundle)
-for graph, contract in bundle.card["graphs"].items():
+for graph, contract in bundle.card.graphs.items():
     print(graph)
     for kind in ("inputs", "outputs"):
-        for tensor in contract[kind]:
-            print(f"  {kind[:-1]:6s} {tensor['name']:13s} {tensor['dtype']:7s} {str(tensor['shape']):24s} {tensor['meaning']}")
+        for tensor in getattr(contract, kind):
+            print(f"  {kind[:-1]:6s} {tensor.name:13s} {tensor.dtype:7s} {str(list(tensor.shape)):24s} {tensor.meaning}")
 
 # %% [markdown]
 # ## Parity, by hand
@@ -125,7 +125,7 @@ from serving.onnx_step import optimized_node_count
 
 for path in (tiny_bundle, realtime_bundle):
     graph = onnx.load(str(path / "step.onnx")).graph
-    layers = len(load_bundle(path).card["dilations"])
+    layers = load_bundle(path).card.num_layers
     print(f"{path.name}: {layers} layers, {len(graph.node)} nodes written, "
           f"{optimized_node_count(path / 'step.onnx')} after onnxruntime's optimization")
     print("   ", dict(Counter(node.op_type for node in graph.node).most_common()))

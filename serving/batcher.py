@@ -69,8 +69,8 @@ class Batcher:
         if bundle.local_conditioning:
             # Placeholder frames for the empty slots' first prime only: a request's slot is
             # primed with its own frames, and every chunk gets each slot's own terms (_loop).
-            rf, hop = bundle.card["receptive_field"], bundle.hop_length
-            mel = np.zeros((capacity, -(-rf // hop), bundle.card["conditioning"]["local"]["n_mels"]), np.float32)
+            rf, hop = bundle.card.receptive_field, bundle.hop_length
+            mel = np.zeros((capacity, -(-rf // hop), bundle.card.local_conditioning.n_mels), np.float32)
         self.sampler = StreamingSampler(bundle, streams=capacity, threads=threads, global_ids=ids, mel=mel,
                                         engine=engine)
         self.sampler.prime()

@@ -23,12 +23,12 @@ def conditioning_options(bundle, streams: int, samples: int, rng: np.random.Gene
     """
     options: dict[str, Any] = {}
     if bundle.global_conditioning:
-        classes = bundle.card["conditioning"]["global"]["classes"]
+        classes = bundle.card.global_conditioning.classes
         spread = np.arange(streams) * (classes - 1) // max(streams - 1, 1)
         options["global_ids"] = np.zeros(streams, np.int64) if rng is None else spread.astype(np.int64)
     if bundle.local_conditioning:
-        local = bundle.card["conditioning"]["local"]
-        shape = (streams, (samples + bundle.card["receptive_field"]) // local["hop_length"] + 2, local["n_mels"])
+        local = bundle.card.local_conditioning
+        shape = (streams, (samples + bundle.card.receptive_field) // local.hop_length + 2, local.n_mels)
         options["mel"] = np.full(shape, -5.0, np.float32) if rng is None else rng.normal(size=shape).astype(np.float32)
     return options
 
@@ -68,7 +68,7 @@ def run_bench(path, seconds: float = 2.0, threads: int | None = None, naive_samp
     (a shared machine's noise only ever slows a run down). Both engines are measured in the same
     run when the native one loads, so their ratio is fair; ``threads`` defaults to every core."""
     bundle = load_bundle(path)
-    rate = bundle.card["sample_rate"]
+    rate = bundle.card.sample_rate
     threads = threads or os.cpu_count() or 1
     one = int(seconds * rate)
     if engines is None:
@@ -96,8 +96,8 @@ def run_bench(path, seconds: float = 2.0, threads: int | None = None, naive_samp
     macs = multiply_adds_per_sample(bundle.card)
     peak = fma_peak()
     report = {
-        "bundle": str(path), "sample_rate": rate, "receptive_field": bundle.card["receptive_field"],
-        "layers": len(bundle.card["dilations"]), "threads": threads, "repeats": repeats,
+        "bundle": str(path), "sample_rate": rate, "receptive_field": bundle.card.receptive_field,
+        "layers": bundle.card.num_layers, "threads": threads, "repeats": repeats,
         "naive_samples_per_sec": round(naive, 1), "step_nodes": optimized_node_count(bundle.file("step.onnx")),
         "multiply_adds_per_sample": macs, "fma_peak_per_core": None if peak is None else round(peak),
         "chunk_samples": 256,

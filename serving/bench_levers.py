@@ -107,16 +107,16 @@ def _held_out_bits(bundle, folder: Path, seconds: float) -> float:
     from serving.evaluate import step_logits_fn, track_bits
 
     logits_fn = step_logits_fn(bundle)
-    rate = bundle.card["sample_rate"]
+    rate = bundle.card.sample_rate
     bits = []
     for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".wav", ".flac")):
         audio, file_rate = soundfile.read(path, dtype="float32", always_2d=True)
         if file_rate != rate:
             raise ValueError(f"{path}: {file_rate} Hz, the bundle is {rate} Hz; give audio at the bundle's rate.")
         audio = audio[: int(seconds * rate), 0]
-        classes = mu_law_encode(audio, bundle.card["quantization_channels"])
+        classes = mu_law_encode(audio, bundle.card.quantization_channels)
         bits.append(track_bits(
-            logits_fn, classes, bundle.card["receptive_field"], bundle.hop_length,
+            logits_fn, classes, bundle.card.receptive_field, bundle.hop_length,
             # The same id for both graphs: the A/B compares them, not the labels.
             global_id=0 if bundle.global_conditioning else None,
             mel=mel_frames(bundle, audio) if bundle.local_conditioning else None))
@@ -128,7 +128,7 @@ def _held_out_bits(bundle, folder: Path, seconds: float) -> float:
 def run_levers(path, audio: str | Path | None = None, seconds: float = 1.0, repeats: int = 3,
                log=print) -> dict[str, Any]:
     bundle = load_bundle(path)
-    rate = bundle.card["sample_rate"]
+    rate = bundle.card.sample_rate
     one = int(seconds * rate)
     if not one >= 64:  # 32 streams measure one // 8 samples each: a few samples are no measurement
         raise ValueError(f"seconds must give at least 64 samples at {rate} Hz (--seconds {64 / rate:g} or more), "

@@ -15,19 +15,19 @@ from typing import Any
 
 import numpy as np
 
-# DataConfig's defaults: what every run used before the card recorded its own settings.
-DEFAULT_CLEANING = {"trim_top_db": 50.0, "trim_frame_length": 512, "remove_dc": True, "normalize": False}
+from wavenet_tf.core.card import DEFAULT_CLEANING, ModelCard
+
+__all__ = ["DEFAULT_CLEANING", "cleaning_settings", "load_for_bundle"]
 
 
-def cleaning_settings(card: dict[str, Any]) -> dict[str, Any]:
+def cleaning_settings(card: ModelCard) -> dict[str, Any]:
     """The keyword arguments of `wavenet_tf.core.audio.load_audio` that reproduce the run's cleaning."""
-    recorded = card.get("data") or {}
-    return {key: recorded.get(key, default) for key, default in DEFAULT_CLEANING.items()}
+    return card.cleaning()
 
 
-def load_for_bundle(card: dict[str, Any], path: str | Path) -> np.ndarray:
+def load_for_bundle(card: ModelCard, path: str | Path) -> np.ndarray:
     """Decode ``path`` to mono float32 at the card's rate, cleaned with the card's settings (no TensorFlow)."""
     from wavenet_tf.core.audio import load_audio
 
-    audio, _ = load_audio(path, card["sample_rate"], **cleaning_settings(card))
+    audio, _ = load_audio(path, card.sample_rate, **cleaning_settings(card))
     return audio

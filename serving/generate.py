@@ -18,21 +18,21 @@ def resolve_speaker(bundle: Bundle, speaker: str | None) -> int | None:
     (the ``speaker`` field) each say where the value came from, and a server must not tell
     its clients where its files are.
     """
-    spec = bundle.card["conditioning"]["global"]
+    spec = bundle.card.global_conditioning
     if spec is None:
         if speaker is not None:
             raise ValueError("the model is not globally conditioned: it takes no speaker.")
         return None
-    names = spec.get("names") or []
+    names = list(spec.names)
     if speaker is None:
         raise ValueError(f"the model is globally conditioned: a speaker is required "
-                         f"(ids 0..{spec['classes'] - 1}{', names ' + ', '.join(names) if names else ''}).")
+                         f"(ids 0..{spec.classes - 1}{', names ' + ', '.join(names) if names else ''}).")
     if speaker in names:
         return names.index(speaker)
     # ASCII digits only: str.isdigit() also accepts "١" or "²", which are not ids.
-    if speaker.isascii() and speaker.isdigit() and int(speaker) < spec["classes"]:
+    if speaker.isascii() and speaker.isdigit() and int(speaker) < spec.classes:
         return int(speaker)
-    raise ValueError(f"{speaker!r} is neither an id in [0, {spec['classes']}) nor one of {names}.")
+    raise ValueError(f"{speaker!r} is neither an id in [0, {spec.classes}) nor one of {names}.")
 
 
 NO_EXCERPTS_NOTE = ("note: {path} has no excerpts of its training audio (exported before they existed), so "
@@ -59,7 +59,7 @@ def resolve_prime(bundle: Bundle, prime: str | None, streams: int, seed: int, gl
     is_file = prime not in (None, "silence", "excerpt") and not prime.startswith("excerpt:")
     if (start is not None or seconds is not None) and not is_file:
         raise ValueError("--prime-start and --prime-seconds choose part of an audio file: pass --prime FILE.")
-    rate, rf = bundle.card["sample_rate"], bundle.card["receptive_field"]
+    rate, rf = bundle.card.sample_rate, bundle.card.receptive_field
     if prime == "silence" or (prime is None and bundle.local_conditioning):
         return None, None
     if is_file:
@@ -106,9 +106,9 @@ def mel_frames(bundle: Bundle, audio: np.ndarray) -> np.ndarray:
     """Log-mel frames of mono audio at the bundle's rate, with the bundle's settings."""
     from wavenet_tf.core.mel import log_mel
 
-    local = bundle.card["conditioning"]["local"]
-    return log_mel(audio, bundle.card["sample_rate"], local["n_mels"], local["hop_length"],
-                   local["n_fft"], local["fmin"], local["fmax"])
+    local = bundle.card.local_conditioning
+    return log_mel(audio, bundle.card.sample_rate, local.n_mels, local.hop_length,
+                   local.n_fft, local.fmin, local.fmax)
 
 
 def to_pcm16(chunk: np.ndarray) -> bytes:

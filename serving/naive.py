@@ -22,7 +22,7 @@ def naive_generate_classes(
     """``(B, num_samples)`` classes. ``uniforms`` is ``(num_samples, B)``, consumed in that order
     (as `StreamingSampler` consumes its generator's draws: one row per step)."""
     card = bundle.card
-    q, r = card["quantization_channels"], card["receptive_field"]
+    q, r = card.quantization_channels, card.receptive_field
     batch = uniforms.shape[1]
     session = make_session(str(bundle.file("wavenet.onnx")), threads)
     if prime_classes is None:

@@ -18,6 +18,7 @@ import numpy as np
 import onnxruntime as ort
 
 from serving.bundle import Bundle
+from wavenet_tf.core.card import ModelCard
 
 NATIVE_FILE = "step_native.onnx"
 # `WAVENET_ENGINE=graph` forces the standard step graph (comparisons, debugging).
@@ -145,20 +146,19 @@ class NativeEngine:
 
 def open_native(bundle: Bundle, state: NativeState, threads: int = 1) -> NativeEngine:
     """The native engine over ``state`` for ``bundle``, or `NativeUnavailable` saying why not."""
-    if NATIVE_FILE not in bundle.card.get("files", {}) or not bundle.file(NATIVE_FILE).is_file():
+    if NATIVE_FILE not in (bundle.card.files or {}) or not bundle.file(NATIVE_FILE).is_file():
         raise NativeUnavailable(f"{bundle.path} has no {NATIVE_FILE} (exported by an older wavenet-tf); "
                                 "re-export the run to get the native engine")
     return NativeEngine(native_session(bundle.file(NATIVE_FILE)), state, threads)
 
 
-def multiply_adds_per_sample(card: dict) -> int:
+def multiply_adds_per_sample(card: ModelCard) -> int:
     """Multiply-adds of one sample of one stream: the layers, the skip sum and the head.
 
     Local conditioning's projection runs in cond.onnx (batched per chunk) and is not counted.
     """
-    dilations, k = card["dilations"], card["kernel_size"]
-    r, g, s, q = card["residual_channels"], card["gate_channels"], card["skip_channels"], card["quantization_channels"]
-    layers = len(dilations)
+    k, layers = card.kernel_size, card.num_layers
+    r, g, s, q = card.residual_channels, card.gate_channels, card.skip_channels, card.quantization_channels
     per_layer = k * r * 2 * g + g * s  # every tap of the gated conv, and the skip
     return layers * per_layer + (layers - 1) * g * r + s * s + s * q
 

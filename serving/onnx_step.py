@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 
+from wavenet_tf.core.card import ModelCard
+
 
 def make_session(path: str, threads: int = 1, spinning: bool = True) -> ort.InferenceSession:
     """A CPU session with explicit thread counts.
@@ -55,21 +57,20 @@ class OnnxStep:
 
     Args:
         path: the ``step.onnx`` file.
-        card: the bundle's model card (``model.json``) as a dict.
+        card: the bundle's model card.
         threads: onnxruntime intra-op threads.
     """
 
-    def __init__(self, path: str, card: dict, threads: int = 1):
+    def __init__(self, path: str, card: ModelCard, threads: int = 1):
         self.session = make_session(str(path), threads)
-        step = card["step"]
-        self.delays = np.asarray(step["delays"], np.int64)
+        self.delays = np.asarray(card.step.delays, np.int64)
         self.num_layers = self.delays.shape[0]
-        self.residual_channels = card["residual_channels"]
-        self.gate_channels = card["gate_channels"]
-        self.quantization_channels = card["quantization_channels"]
-        self.input_taps = card["initial_kernel_size"]
+        self.residual_channels = card.residual_channels
+        self.gate_channels = card.gate_channels
+        self.quantization_channels = card.quantization_channels
+        self.input_taps = card.initial_kernel_size
         # Before the start every layer input is 0, which this graph stores as -offset.
-        self.padding = -np.asarray(step["residual_offsets"], np.float32)
+        self.padding = -np.asarray(card.step.residual_offsets, np.float32)
         self.input_names = {i.name for i in self.session.get_inputs()}
 
     def step(self, input_taps, past, global_ids=None, conditioning=None):

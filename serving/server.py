@@ -152,8 +152,8 @@ def request_mel(bundle: Bundle, mel: list | None, mel_audio: str | None, max_sec
     from serving.generate import mel_frames
 
     card = bundle.card
-    rate, rf, hop = card["sample_rate"], card["receptive_field"], bundle.hop_length
-    n_mels = card["conditioning"]["local"]["n_mels"]
+    rate, rf, hop = card.sample_rate, card.receptive_field, bundle.hop_length
+    n_mels = card.local_conditioning.n_mels
     if mel is not None and mel_audio is not None:
         raise _BadField("mel", "give either mel or mel_audio, not both")
     if mel_audio is not None:
@@ -194,7 +194,7 @@ def messages_frame(field: str) -> str:
 def request_prime(bundle: Bundle, excerpts: list, prime: str | int | None, prime_audio: str | None,
                   speaker: int | None, seed: int) -> Any:
     """The float audio a request continues from (None: silence); `_BadField` names a bad field."""
-    rate, rf = bundle.card["sample_rate"], bundle.card["receptive_field"]
+    rate, rf = bundle.card.sample_rate, bundle.card.receptive_field
     if prime_audio is not None:
         if prime is not None:
             raise _BadField("prime", "give either prime or prime_audio, not both")
@@ -345,7 +345,7 @@ def create_app(bundle: Bundle, max_streams: int = 8, queue_limit: int = 16, max_
         check_api_key(api_key, "api_key")
     engine = batching.Batcher(bundle, capacity=max_streams, chunk=chunk, threads=threads, engine=step_engine)
     # Decoded once, at start (their checksums were checked when the bundle loaded).
-    excerpts = [load_excerpt(bundle.path, entry, bundle.card["sample_rate"]) for entry in bundle.excerpts]
+    excerpts = [load_excerpt(bundle.path, entry, bundle.card.sample_rate) for entry in bundle.excerpts]
 
     class Body(GenerateRequest):
         # This server's limit, in the OpenAPI schema too (clients and fuzzers see it).
@@ -359,7 +359,7 @@ def create_app(bundle: Bundle, max_streams: int = 8, queue_limit: int = 16, max_
 
     app = FastAPI(title="wavenet-tf", version="1", description="Streaming WaveNet generation.", lifespan=lifespan,
                   docs_url=None, redoc_url=None)  # both load from a CDN; /docs is ours (below)
-    rate = bundle.card["sample_rate"]
+    rate = bundle.card.sample_rate
     state = {"waiting": 0}
     slots = asyncio.Semaphore(max_streams)
     app.state.batcher = engine
@@ -430,7 +430,7 @@ def create_app(bundle: Bundle, max_streams: int = 8, queue_limit: int = 16, max_
 
     @app.get("/v1/model", dependencies=[Depends(authorized)], responses=_errors(401))
     def model_card() -> dict[str, Any]:
-        return bundle.card
+        return bundle.card.to_dict()
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
@@ -471,7 +471,7 @@ def create_app(bundle: Bundle, max_streams: int = 8, queue_limit: int = 16, max_
                           **{"Retry-After": "1"})
         # With mel frames the stream is frames × hop samples: the receptive field of silence it
         # starts from, then the vocoded samples, so the WAV lines up with the frames' source.
-        lead = 0 if mel is None else bundle.card["receptive_field"]
+        lead = 0 if mel is None else bundle.card.receptive_field
         if mel is None:
             num_samples = max(1, int(round(body.seconds * rate)))
         else:

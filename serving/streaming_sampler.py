@@ -66,13 +66,13 @@ class StreamingSampler:
         self.streams = streams
         self.temperature = effective_temperature(temperature)  # tiny T is argmax in every engine
         self.seed = seed
-        self.sample_rate = card["sample_rate"]
-        self.quantization_channels = q = card["quantization_channels"]
-        self.receptive_field = card["receptive_field"]
-        self.delays = np.asarray(card["step"]["delays"], np.int64)
-        self.offsets = np.asarray(card["step"]["residual_offsets"], np.float32)
+        self.sample_rate = card.sample_rate
+        self.quantization_channels = q = card.quantization_channels
+        self.receptive_field = card.receptive_field
+        self.delays = np.asarray(card.step.delays, np.int64)
+        self.offsets = np.asarray(card.step.residual_offsets, np.float32)
         num_layers, num_taps = self.delays.shape
-        r, g = card["residual_channels"], card["gate_channels"]
+        r, g = card.residual_channels, card.gate_channels
         self.session = make_session(str(bundle.file("step.onnx")), threads)
         self._full = None
         self._cond = None
@@ -80,7 +80,7 @@ class StreamingSampler:
         b = streams
         # Before the start every layer input is 0, which step.onnx stores as -offset.
         self.ring = RingBuffer(self.delays, b, r, padding=-self.offsets)
-        self.input_taps = np.empty((b, card["initial_kernel_size"]), np.int64)
+        self.input_taps = np.empty((b, card.initial_kernel_size), np.int64)
         self.past = np.empty((num_layers, 1, b, num_taps * r), np.float32)
         self.logits = np.empty((b, q), np.float32)
         self.layer_inputs = np.empty((num_layers * b, r), np.float32)
@@ -98,7 +98,7 @@ class StreamingSampler:
             if global_ids is None:
                 raise ValueError(f"{bundle.path} is globally conditioned: pass global_ids (one per stream).")
             self.global_ids = np.broadcast_to(np.asarray(global_ids, np.int64), (b,)).copy()
-            classes = card["conditioning"]["global"]["classes"]
+            classes = card.global_conditioning.classes
             if self.global_ids.min() < 0 or self.global_ids.max() >= classes:
                 raise ValueError(f"global_ids must be in [0, {classes}), got {self.global_ids.tolist()}.")
         self.mel = None

@@ -61,11 +61,11 @@ def test_export_verifies_every_graph(tmp_path, preset, overrides):
     # Node count: about four per layer plus a fixed head (each node costs ~1 µs: export/step_graph.py).
     assert report["step_nodes"] <= 4 * config.num_layers + 16
     bundle = load_bundle(tmp_path / "bundle")
-    assert card["receptive_field"] == config.receptive_field
-    assert set(card["files"]) >= {"wavenet.onnx", "step.onnx", "saved_model"}
-    assert ("cond.onnx" in card["files"]) == bool(config.local_conditioning_channels)
+    assert card.receptive_field == config.receptive_field
+    assert set(card.files) >= {"wavenet.onnx", "step.onnx", "saved_model"}
+    assert ("cond.onnx" in card.files) == bool(config.local_conditioning_channels)
     if labels:
-        assert bundle.card["conditioning"]["global"]["names"] == labels
+        assert list(bundle.card.global_conditioning.names) == labels
 
 
 def test_model_card_and_onnx_metadata(tmp_path):
@@ -74,16 +74,16 @@ def test_model_card_and_onnx_metadata(tmp_path):
     make_run(tmp_path / "run", get_preset("tiny"))
     card = export_run(tmp_path / "run", tmp_path / "bundle", log=lambda *_: None)
     on_disk = json.loads((tmp_path / "bundle" / "model.json").read_text())
-    assert on_disk == card
+    assert on_disk == card.to_dict()
     for key in ("format_version", "sample_rate", "quantization_channels", "mu", "dilations", "kernel_size",
                 "residual_channels", "gate_channels", "skip_channels", "receptive_field", "conditioning",
                 "training", "graphs", "step", "files"):
-        assert key in card, key
-    step = card["graphs"]["step.onnx"]
-    assert [i["name"] for i in step["inputs"]] == ["input_taps", "past"]
-    sampler = card["graphs"]["step_sampler.onnx"]
-    assert [i["name"] for i in sampler["inputs"]] == ["input_taps", "past", "uniform", "temperature"]
-    assert [o["name"] for o in sampler["outputs"]] == ["logits", "layer_inputs", "next_taps"]
+        assert key in on_disk, key
+    step = card.graphs["step.onnx"]
+    assert [i.name for i in step.inputs] == ["input_taps", "past"]
+    sampler = card.graphs["step_sampler.onnx"]
+    assert [i.name for i in sampler.inputs] == ["input_taps", "past", "uniform", "temperature"]
+    assert [o.name for o in sampler.outputs] == ["logits", "layer_inputs", "next_taps"]
     for name in ("wavenet.onnx", "step.onnx"):
         props = {p.key: p.value for p in onnx.load(tmp_path / "bundle" / name).metadata_props}
         assert json.loads(props["model_card"])["receptive_field"] == 129

@@ -165,7 +165,7 @@ def test_prime_start_and_seconds_choose_the_part_that_primes(trained_speaker_bun
     # End to end: the CLI primes with exactly that part of the cleaned file, and continues from its end.
     from serving.card_audio import load_for_bundle
 
-    cleaned = load_for_bundle(json.loads((trained_speaker_bundle / "model.json").read_text()), tmp_path / "file.wav")
+    cleaned = load_for_bundle(load_bundle(trained_speaker_bundle).card, tmp_path / "file.wav")
     common = ["--seconds", "0.3", "--speaker", "bass", "--seed", "3", "--engine", "graph", "--quiet"]
     _, _, chosen = generate(trained_speaker_bundle, tmp_path, *common, "--prime", str(tmp_path / "file.wav"),
                             "--prime-start", "0.3", "--prime-seconds", "0.4", name="chosen.wav")

@@ -117,7 +117,7 @@ def test_a_long_prime_costs_one_receptive_field_and_changes_nothing(plain_bundle
 def test_a_long_prime_with_mel_frames_is_cut_on_a_frame_boundary(mel_bundle):
     rng = np.random.default_rng(1)
     hop = mel_bundle.hop_length
-    frames = rng.normal(size=(400, mel_bundle.card["conditioning"]["local"]["n_mels"])).astype(np.float32)
+    frames = rng.normal(size=(400, mel_bundle.card.local_conditioning.n_mels)).astype(np.float32)
     prime = (0.3 * np.sin(np.arange(5_000) / 3.0)).astype(np.float32)
     sampler = StreamingSampler(mel_bundle, seed=2, mel=frames, engine="graph")
     lengths = _feeds_recorder(sampler)

@@ -75,7 +75,7 @@ def wav(response):
 def test_batcher_slots_vocode_their_own_frames_on_their_own_clocks(mel_bundle, engine):
     # Three requests of different lengths in one batched sampler, one joining mid-stream: each
     # equals a lone sampler with its frames and seed, and each finishes on its own.
-    rf, hop = mel_bundle.card["receptive_field"], mel_bundle.hop_length
+    rf, hop = mel_bundle.card.receptive_field, mel_bundle.hop_length
     batcher = Batcher(mel_bundle, capacity=2, chunk=24, engine=engine)
     try:
         assert batcher.sampler.engine == engine
@@ -116,7 +116,7 @@ def test_batcher_refuses_a_request_its_frames_cannot_carry(mel_bundle):
 
 
 def test_the_server_vocodes_mel_frames_like_the_sampler_alone(client, mel_bundle):
-    rf, hop = mel_bundle.card["receptive_field"], mel_bundle.hop_length
+    rf, hop = mel_bundle.card.receptive_field, mel_bundle.hop_length
     mel = frames(50, 4)
     audio = wav(client.post("/v1/generate", json={"mel": mel.tolist(), "seed": 9, "temperature": 0.8}))
     # As long as the frames: the receptive field of silence generation starts from, then the vocoded samples.
@@ -126,7 +126,7 @@ def test_the_server_vocodes_mel_frames_like_the_sampler_alone(client, mel_bundle
 
 
 def test_concurrent_vocoding_requests_of_different_lengths(client, mel_bundle):
-    rf, hop = mel_bundle.card["receptive_field"], mel_bundle.hop_length
+    rf, hop = mel_bundle.card.receptive_field, mel_bundle.hop_length
     mels = {seed: frames(30 + 9 * seed, seed) for seed in range(3)}
     results = {}
 

@@ -140,8 +140,8 @@ def generate_and_measure(bundle_dir: Path, held_out_audio: list[np.ndarray], sec
     from serving.streaming_sampler import StreamingSampler
 
     bundle = load_bundle(bundle_dir)
-    rate = bundle.card["sample_rate"]
-    r = bundle.card["receptive_field"]
+    rate = bundle.card.sample_rate
+    r = bundle.card.receptive_field
     total = int(round(seconds * rate))
     results: dict[str, Any] = {}
     ids = None if global_ids is None else [global_ids[i % len(global_ids)] for i in range(streams)]
@@ -172,7 +172,7 @@ def vocode_and_compare(bundle_dir: Path, sources: list[np.ndarray], seconds: flo
     from serving.streaming_sampler import StreamingSampler
 
     bundle = load_bundle(bundle_dir)
-    rate, r = bundle.card["sample_rate"], bundle.card["receptive_field"]
+    rate, r = bundle.card.sample_rate, bundle.card.receptive_field
     rows = []
     for i, source in enumerate(sources):
         sampler = StreamingSampler(bundle, streams=1, temperature=1.0, seed=seed, mel=mel_frames(bundle, source))

@@ -366,13 +366,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from serving.card_audio import cleaning_settings
 
         bundle = load_bundle(target)
-        model_config = ModelConfig.from_dict(bundle.card["model_config"])
+        model_config = bundle.card.model_config
         # Clean the files as the run cleaned its training audio (the card records how).
         data_config = DataConfig().replace(**cleaning_settings(bundle.card))
         if bundle.local_conditioning:
-            local = bundle.card["conditioning"]["local"]
-            data_config = data_config.replace(n_fft=local["n_fft"], fmin=local["fmin"], fmax=local["fmax"])
-        label_names = list((bundle.card["conditioning"]["global"] or {}).get("names") or [])
+            local = bundle.card.local_conditioning
+            data_config = data_config.replace(n_fft=local.n_fft, fmin=local.fmin, fmax=local.fmax)
+        spec = bundle.card.global_conditioning
+        label_names = list(spec.names) if spec else []
         logits_fn = ev.onnx_logits_fn(bundle) if args.engine == "onnx" else ev.step_logits_fn(bundle)
         if args.data is None:
             return _fail("a bundle carries no data: pass DATA.")
@@ -466,7 +467,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.out != "-":
         check_output_file(args.out)
     bundle = load_bundle(args.bundle)
-    rate = bundle.card["sample_rate"]
+    rate = bundle.card.sample_rate
     try:
         speaker = resolve_speaker(bundle, args.speaker)
     except ValueError as error:
