@@ -87,80 +87,108 @@ def build_step_graph(arrays: StepArrays, opset: int = 17, metadata: Mapping[str,
     asked for, and the sampler's float64 work over 32 streams costs more than NumPy's.
     """
     w = step_graph_arrays(arrays)
-    num_layers, num_taps, r, g = arrays.num_layers, arrays.num_taps, arrays.residual_channels, arrays.gate_channels
-    q, num_input_taps = arrays.quantization_channels, arrays.input_taps
-    local_conditioning = arrays.local_kernels is not None
-    inits, nodes = [], []
-
-    def const(name, value, dtype=np.float32):
-        inits.append(numpy_helper.from_array(np.ascontiguousarray(np.asarray(value, dtype)), name))
-        return name
-
-    def node(op, inputs, outputs, **attrs):
-        nodes.append(helper.make_node(op, inputs, outputs, **attrs))
-        return outputs[0] if len(outputs) == 1 else outputs
-
-    # Input taps: the per-tap lookup tables stacked into one, so the taps are one Gather at
-    # offset indices and a sum (the first conv's bias is in the current tap's table).
-    index = node("Add", ["input_taps", const("tap_offsets", w["tap_offsets"], np.int64)], ["tap_rows"])
-    looked_up = node("Gather", [const("input_tables", w["input_tables"]), index], ["tap_embeddings"], axis=0)
-    h = node("ReduceSum", [looked_up, const("tap_axis", [1], np.int64)], ["h_0"], keepdims=0)
-
-    # Every layer's past taps at once: (L, 1, B, KR) @ (L, 2, KR, G) -> (L, 2, B, G).
-    pre = node("MatMul", ["past", const("past_kernels", w["past_kernels"])], ["past_products"])
-    pre = node("Add", [pre, const("gate_bias", w["gate_bias"])], ["pre_biased"])
-    global_conditioning = "global_tables" in w
-    if global_conditioning:
-        term = node("Gather", [const("global_tables", w["global_tables"]), "global_id"], ["global_terms"], axis=2)
-        pre = node("Add", [pre, term], ["pre_global"])
-    if local_conditioning:
-        pre = node("Add", [pre, "conditioning"], ["pre_conditioned"])
-    pre = node("Reshape", [pre, const("pre_shape", [-1, g], np.int64)], ["pre_flat"])
-    halves = node("Split", [pre], [f"{kind}_{l}" for l in range(num_layers) for kind in ("filter", "gate")], axis=0)
-
-    gates, stored = [], []
-    for l in range(num_layers):
-        stored.append(h)
-        f = node("Gemm", [h, const(f"filter_kernel_{l}", w["filter_kernels"][l]), halves[2 * l]], [f"filter_pre_{l}"])
-        f = node("Tanh", [f], [f"filter_{l}_act"])
-        s = node("Gemm", [h, const(f"gate_kernel_{l}", w["gate_kernels"][l]), halves[2 * l + 1]], [f"gate_pre_{l}"])
-        s = node("Sigmoid", [s], [f"gate_{l}_act"])
-        z = node("Mul", [f, s], [f"z_{l}"])
-        gates.append(z)
-        if l < num_layers - 1:
-            h = node("Gemm", [z, const(f"residual_kernel_{l}", arrays.residual_kernels[l]), h], [f"h_{l + 1}"])
-    node("Concat", stored, ["layer_inputs"], axis=0)
-    skip = node("Concat", gates, ["gates"], axis=1) if num_layers > 1 else gates[0]
-    skip = node("Gemm", [skip, const("skip_kernel", arrays.skip_kernels), const("skip_bias", arrays.skip_bias)],
-                ["skip"])
-    hidden = node("Relu", [skip], ["skip_relu"])
-    hidden = node("Gemm", [hidden, const("head_kernel", arrays.head_kernel), const("head_bias", arrays.head_bias)],
-                  ["head"])
-    hidden = node("Relu", [hidden], ["head_relu"])
-    logits = node("Gemm", [hidden, const("logits_kernel", arrays.logits_kernel),
-                           const("logits_bias", arrays.logits_bias)], ["logits"])
+    graph = _Graph()
+    h = _input_taps(graph, w)
+    halves = _past_and_conditioning(graph, w, arrays)
+    gates = _layers(graph, w, arrays, h, halves)
+    logits = _head(graph, arrays, gates)
     if sampler:
-        _sampling_nodes(logits, q, num_input_taps, opset, node, const)
-
-    inputs = [
-        helper.make_tensor_value_info("input_taps", TensorProto.INT64, ["batch", num_input_taps]),
-        helper.make_tensor_value_info("past", TensorProto.FLOAT, [num_layers, 1, "batch", num_taps * r]),
-    ]
-    if global_conditioning:
-        inputs.append(helper.make_tensor_value_info("global_id", TensorProto.INT64, ["batch"]))
-    if local_conditioning:
-        inputs.append(helper.make_tensor_value_info("conditioning", TensorProto.FLOAT, [num_layers, 2, "batch", g]))
-    outputs = [
-        helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", q]),
-        helper.make_tensor_value_info("layer_inputs", TensorProto.FLOAT, ["layers_x_batch", r]),
-    ]
-    if sampler:
-        inputs += [helper.make_tensor_value_info("uniform", TensorProto.DOUBLE, ["batch", 1]),
-                   helper.make_tensor_value_info("temperature", TensorProto.DOUBLE, ["batch", 1])]
-        outputs.append(helper.make_tensor_value_info("next_taps", TensorProto.INT64, ["batch", num_input_taps]))
-    graph = helper.make_graph(nodes, "wavenet_step", inputs, outputs, initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="wavenet-tf")
+        _sampling_nodes(logits, arrays.quantization_channels, arrays.input_taps, opset, graph.node, graph.const)
+    inputs, outputs = _signature(arrays, "global_tables" in w, sampler)
+    model = helper.make_model(helper.make_graph(graph.nodes, "wavenet_step", inputs, outputs, initializer=graph.inits),
+                              opset_imports=[helper.make_opsetid("", opset)], producer_name="wavenet-tf")
     for key, value in (metadata or {}).items():
         model.metadata_props.append(onnx.StringStringEntryProto(key=key, value=value))
     onnx.checker.check_model(model)
     return model
+
+
+class _Graph:
+    """Nodes and initializers collected in order; `node` returns the output name(s)."""
+
+    def __init__(self) -> None:
+        self.inits: list[onnx.TensorProto] = []
+        self.nodes: list[onnx.NodeProto] = []
+
+    def const(self, name: str, value, dtype=np.float32) -> str:
+        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(np.asarray(value, dtype)), name))
+        return name
+
+    def node(self, op: str, inputs: list[str], outputs: list[str], **attrs):
+        self.nodes.append(helper.make_node(op, inputs, outputs, **attrs))
+        return outputs[0] if len(outputs) == 1 else outputs
+
+
+def _input_taps(graph: _Graph, w: Mapping[str, np.ndarray]) -> str:
+    """The per-tap lookup tables stacked into one, so the taps are one Gather at offset indices
+    and a sum (the first conv's bias is in the current tap's table)."""
+    index = graph.node("Add", ["input_taps", graph.const("tap_offsets", w["tap_offsets"], np.int64)], ["tap_rows"])
+    looked_up = graph.node("Gather", [graph.const("input_tables", w["input_tables"]), index], ["tap_embeddings"], axis=0)
+    return graph.node("ReduceSum", [looked_up, graph.const("tap_axis", [1], np.int64)], ["h_0"], keepdims=0)
+
+
+def _past_and_conditioning(graph: _Graph, w: Mapping[str, np.ndarray], arrays: StepArrays) -> list[str]:
+    """Every layer's past taps at once, (L, 1, B, KR) @ (L, 2, KR, G) -> (L, 2, B, G), plus the
+    biases and conditioning terms, split into each layer's filter and gate pre-activations."""
+    pre = graph.node("MatMul", ["past", graph.const("past_kernels", w["past_kernels"])], ["past_products"])
+    pre = graph.node("Add", [pre, graph.const("gate_bias", w["gate_bias"])], ["pre_biased"])
+    if "global_tables" in w:
+        term = graph.node("Gather", [graph.const("global_tables", w["global_tables"]), "global_id"],
+                          ["global_terms"], axis=2)
+        pre = graph.node("Add", [pre, term], ["pre_global"])
+    if arrays.local_kernels is not None:
+        pre = graph.node("Add", [pre, "conditioning"], ["pre_conditioned"])
+    pre = graph.node("Reshape", [pre, graph.const("pre_shape", [-1, arrays.gate_channels], np.int64)], ["pre_flat"])
+    names = [f"{kind}_{l}" for l in range(arrays.num_layers) for kind in ("filter", "gate")]
+    return graph.node("Split", [pre], names, axis=0)
+
+
+def _layers(graph: _Graph, w: Mapping[str, np.ndarray], arrays: StepArrays, h: str, halves: list[str]) -> list[str]:
+    """The gated layers in order; their inputs are concatenated into ``layer_inputs``."""
+    gates, stored = [], []
+    for l in range(arrays.num_layers):
+        stored.append(h)
+        f = graph.node("Gemm", [h, graph.const(f"filter_kernel_{l}", w["filter_kernels"][l]), halves[2 * l]],
+                       [f"filter_pre_{l}"])
+        f = graph.node("Tanh", [f], [f"filter_{l}_act"])
+        s = graph.node("Gemm", [h, graph.const(f"gate_kernel_{l}", w["gate_kernels"][l]), halves[2 * l + 1]],
+                       [f"gate_pre_{l}"])
+        s = graph.node("Sigmoid", [s], [f"gate_{l}_act"])
+        gates.append(graph.node("Mul", [f, s], [f"z_{l}"]))
+        if l < arrays.num_layers - 1:
+            h = graph.node("Gemm", [gates[-1], graph.const(f"residual_kernel_{l}", arrays.residual_kernels[l]), h],
+                           [f"h_{l + 1}"])
+    graph.node("Concat", stored, ["layer_inputs"], axis=0)
+    return gates
+
+
+def _head(graph: _Graph, arrays: StepArrays, gates: list[str]) -> str:
+    """Skip connections -> ReLU -> 1x1 -> ReLU -> 1x1: the logits."""
+    skip = graph.node("Concat", gates, ["gates"], axis=1) if len(gates) > 1 else gates[0]
+    skip = graph.node("Gemm", [skip, graph.const("skip_kernel", arrays.skip_kernels),
+                               graph.const("skip_bias", arrays.skip_bias)], ["skip"])
+    hidden = graph.node("Relu", [skip], ["skip_relu"])
+    hidden = graph.node("Gemm", [hidden, graph.const("head_kernel", arrays.head_kernel),
+                                 graph.const("head_bias", arrays.head_bias)], ["head"])
+    hidden = graph.node("Relu", [hidden], ["head_relu"])
+    return graph.node("Gemm", [hidden, graph.const("logits_kernel", arrays.logits_kernel),
+                               graph.const("logits_bias", arrays.logits_bias)], ["logits"])
+
+
+def _signature(arrays: StepArrays, global_conditioning: bool, sampler: bool) -> tuple[list, list]:
+    """The graph's inputs and outputs, as `build_step_graph`'s docstring lists them."""
+    value = helper.make_tensor_value_info
+    taps, layers = arrays.input_taps, arrays.num_layers
+    inputs = [value("input_taps", TensorProto.INT64, ["batch", taps]),
+              value("past", TensorProto.FLOAT, [layers, 1, "batch", arrays.num_taps * arrays.residual_channels])]
+    if global_conditioning:
+        inputs.append(value("global_id", TensorProto.INT64, ["batch"]))
+    if arrays.local_kernels is not None:
+        inputs.append(value("conditioning", TensorProto.FLOAT, [layers, 2, "batch", arrays.gate_channels]))
+    outputs = [value("logits", TensorProto.FLOAT, ["batch", arrays.quantization_channels]),
+               value("layer_inputs", TensorProto.FLOAT, ["layers_x_batch", arrays.residual_channels])]
+    if sampler:
+        inputs += [value("uniform", TensorProto.DOUBLE, ["batch", 1]),
+                   value("temperature", TensorProto.DOUBLE, ["batch", 1])]
+        outputs.append(value("next_taps", TensorProto.INT64, ["batch", taps]))
+    return inputs, outputs

@@ -1,5 +1,7 @@
 """The incremental step, derived from the Keras layers, equals the full forward pass; NumPy computes what step.onnx does."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -128,9 +130,11 @@ def test_numpy_step_computes_what_step_onnx_computes(rng, tmp_path, name):
     model = _lively(get_preset("tiny", **NARROW, **CONVENTION_CASES[name]))
     arrays = step_arrays(model)
     onnx.save(build_step_graph(arrays), str(tmp_path / "step.onnx"))
-    card = {"step": {"delays": arrays.delays.tolist(), "residual_offsets": arrays.residual_offsets.tolist()},
-            "residual_channels": arrays.residual_channels, "gate_channels": arrays.gate_channels,
-            "quantization_channels": arrays.quantization_channels, "initial_kernel_size": arrays.input_taps}
+    # The card fields OnnxStep reads (a whole ModelCard needs a run to export).
+    card = SimpleNamespace(
+        step=SimpleNamespace(delays=arrays.delays.tolist(), residual_offsets=arrays.residual_offsets.tolist()),
+        residual_channels=arrays.residual_channels, gate_channels=arrays.gate_channels,
+        quantization_channels=arrays.quantization_channels, initial_kernel_size=arrays.input_taps)
     numpy_step, onnx_step = NumpyStep(arrays), OnnxStep(tmp_path / "step.onnx", card)
     inputs, global_ids, local = _inputs(model, rng)
     local_terms = None if local is None else numpy_step.local_conditioning(local)
