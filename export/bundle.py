@@ -282,20 +282,7 @@ def export_run(run: str | Path, out: str | Path, opset: int = 17, verify: bool =
     shown = lambda line: log(str(line).replace(str(staging), str(out)))
     try:
         started = time.perf_counter()
-        prime = _prime_model(model, step.residual_offsets)
-        full_spec = _full_signature(config)
-        _convert(lambda inputs: prime(inputs), [full_spec], staging / "wavenet.onnx", opset, metadata)
-        for name, sampler in (("step.onnx", False), ("step_sampler.onnx", True)):
-            onnx.save(build_step_graph(step, opset, metadata, sampler), str(staging / name))
-        # The native engine's one-node graph (serving.native); step.onnx stays the portable one.
-        onnx.save(build_native_graph(step, metadata, opset), str(staging / "step_native.onnx"))
-        if config.local_conditioning_channels:
-            local_kernels = step.local_kernels
-            cond = lambda mel: {"conditioning": tf.einsum("btc,lcg->btlg", model.upsample_network(mel),
-                                                          tf.constant(local_kernels))}
-            _convert(cond, [tf.TensorSpec((None, None, config.local_conditioning_channels), tf.float32, name="mel")],
-                     staging / "cond.onnx", opset, metadata)
-        _save_saved_model(model, full_spec, staging / "saved_model")
+        _write_graphs(model, step, staging, opset, metadata)
         files = sorted(p.name for p in staging.iterdir())
         excerpts = write_excerpts(staging, training_excerpts(run, log), config.sample_rate)
         digests = {name: file_digest(staging / name) for name in files + [e["file"] for e in excerpts]}
@@ -303,34 +290,13 @@ def export_run(run: str | Path, out: str | Path, opset: int = 17, verify: bool =
         (staging / "model.json").write_text(json.dumps(card.to_dict(), indent=2) + "\n")
         shown(f"exported {run} -> {out} in {time.perf_counter() - started:.1f} s: {', '.join(files + ['model.json'])}")
         if verify:
-            from export.verify import verify_bundle
-
-            from export.verify import ParityError
-
-            try:
-                verify_bundle(staging, model, log=shown)  # reports the node count too
-            except ParityError as error:
-                raise ExportError(f"--verify failed, nothing was written to {out}: {error}") from None
-            except (ValueError, RuntimeError) as error:  # onnxruntime's own errors are RuntimeErrors
-                raise ExportError(f"--verify could not run the bundle's graphs, nothing was written to {out}: "
-                                  f"{type(error).__name__}: {str(error).splitlines()[0][:300]}") from None
+            _verify_staged(staging, model, out, shown)
         else:
             from serving.onnx_step import optimized_node_count
 
             nodes = optimized_node_count(staging / "step.onnx")
             shown(f"step.onnx: {nodes} nodes after onnxruntime optimization ({config.num_layers} layers)")
-        # Checked again: the folder may have changed during the export.
-        replacing = check_destination(run, out)
-        if replacing:
-            # Old bundle aside, new one in, old one gone: at every moment `out` is a whole bundle or absent.
-            retired = Path(tempfile.mkdtemp(prefix=f".{out.name}-old-", dir=out.parent))
-            os.replace(out, retired / "bundle")
-            os.replace(staging, out)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            if out.is_dir():
-                out.rmdir()  # empty (checked above): nothing to lose
-            os.replace(staging, out)
+        replacing = _move_into_place(run, staging, out)
         if verify:
             shown(f"{out}: {'replaced the previous bundle; ' if replacing else ''}the bundle passed every parity check")
         elif replacing:
@@ -338,6 +304,55 @@ def export_run(run: str | Path, out: str | Path, opset: int = 17, verify: bool =
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return card
+
+
+def _write_graphs(model: WaveNet, step: StepArrays, staging: Path, opset: int, metadata: dict[str, str]) -> None:
+    """wavenet.onnx, step.onnx, step_sampler.onnx, step_native.onnx, cond.onnx (mel models), the SavedModel."""
+    config = model.model_config
+    prime = _prime_model(model, step.residual_offsets)
+    full_spec = _full_signature(config)
+    _convert(lambda inputs: prime(inputs), [full_spec], staging / "wavenet.onnx", opset, metadata)
+    for name, sampler in (("step.onnx", False), ("step_sampler.onnx", True)):
+        onnx.save(build_step_graph(step, opset, metadata, sampler), str(staging / name))
+    # The native engine's one-node graph (serving.native); step.onnx stays the portable one.
+    onnx.save(build_native_graph(step, metadata, opset), str(staging / "step_native.onnx"))
+    if config.local_conditioning_channels:
+        local_kernels = step.local_kernels
+        cond = lambda mel: {"conditioning": tf.einsum("btc,lcg->btlg", model.upsample_network(mel),
+                                                      tf.constant(local_kernels))}
+        _convert(cond, [tf.TensorSpec((None, None, config.local_conditioning_channels), tf.float32, name="mel")],
+                 staging / "cond.onnx", opset, metadata)
+    _save_saved_model(model, full_spec, staging / "saved_model")
+
+
+def _verify_staged(staging: Path, model: WaveNet, out: Path, shown) -> None:
+    """`export --verify`: every graph of the staged bundle against the Keras model, or an ExportError."""
+    from export.verify import ParityError, verify_bundle
+
+    try:
+        verify_bundle(staging, model, log=shown)  # reports the node count too
+    except ParityError as error:
+        raise ExportError(f"--verify failed, nothing was written to {out}: {error}") from None
+    except (ValueError, RuntimeError) as error:  # onnxruntime's own errors are RuntimeErrors
+        raise ExportError(f"--verify could not run the bundle's graphs, nothing was written to {out}: "
+                          f"{type(error).__name__}: {str(error).splitlines()[0][:300]}") from None
+
+
+def _move_into_place(run: Path, staging: Path, out: Path) -> bool:
+    """Rename the staged bundle to ``out``; True when it replaced a previous bundle."""
+    # Checked again: the folder may have changed during the export.
+    replacing = check_destination(run, out)
+    if replacing:
+        # Old bundle aside, new one in, old one gone: at every moment `out` is a whole bundle or absent.
+        retired = Path(tempfile.mkdtemp(prefix=f".{out.name}-old-", dir=out.parent))
+        os.replace(out, retired / "bundle")
+        os.replace(staging, out)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        if out.is_dir():
+            out.rmdir()  # empty (checked above): nothing to lose
+        os.replace(staging, out)
+    return replacing
 
 
 def training_excerpts(run: Path, log=print) -> list:
