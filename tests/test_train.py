@@ -52,7 +52,7 @@ def event_tags(folder):
     return tags
 
 
-def test_train_writes_a_complete_run_and_evaluate_reads_it(data_dir, tmp_path, capsys):
+def test_train_writes_a_complete_run_and_evaluate_reads_it(data_dir, tmp_path, capsys, monkeypatch):
     run = tmp_path / "run"
     assert main(small_run(data_dir, run, tmp_path / "cache", "--epochs", "2", "--steps-per-epoch", "5",
                           "--audio-every", "1", "--audio-seconds", "0.25")) == 0
@@ -79,6 +79,17 @@ def test_train_writes_a_complete_run_and_evaluate_reads_it(data_dir, tmp_path, c
     assert 4 * (16000 - 129) * 0.9 < report["num_samples"] <= 4 * (16000 - 129)
     assert main(["evaluate", str(run), "--json", "--cache-dir", str(tmp_path / "cache")]) == 0
     assert json.loads(capsys.readouterr().out)["num_files"] == 2  # the held-out half
+
+    # The held-out manifest evaluate writes for a run without DATA is removed on every way out,
+    # an error after it was written (--speaker of a model without global classes) included.
+    import tempfile
+
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    assert main(["evaluate", str(run), "--speaker", "harp", "--cache-dir", str(tmp_path / "cache")]) == 2
+    assert "not globally conditioned" in capsys.readouterr().err
+    assert main(["evaluate", str(run), "--json", "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert list((tmp_path / "tmp").iterdir()) == []
 
 
 def test_existing_run_needs_resume_and_a_changed_model_is_refused(data_dir, tmp_path, capsys):
