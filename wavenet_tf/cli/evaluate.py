@@ -116,7 +116,7 @@ def _from_run(args: argparse.Namespace, target: Path) -> tuple[ModelConfig, Data
     """The keras engine: the run's best model and the configuration it was trained with."""
     quiet_tensorflow()
     from serving import evaluate as ev
-    from wavenet_tf.train import load_run_config, load_run_model
+    from wavenet_tf.run_dir import load_run_config, load_run_model
 
     model_config, data_config, _, record = load_run_config(target)
     return model_config, data_config, list(record.get("labels") or []), ev.keras_logits_fn(load_run_model(target))

@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     quiet_tensorflow()
     from pathlib import Path
 
-    from wavenet_tf.train import load_run_config, train
+    from wavenet_tf.run_dir import load_run_config
+    from wavenet_tf.train import train
 
     model_flags = model_overrides(args)
     data_flags = config_overrides(args, DataConfig)
