@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from export.bundle import export_run
-from tests.test_export import NARROW, make_run
+from tests.helpers import NARROW, make_run
 from tests.tf_free import run_without_tensorflow
 from wavenet_tf.builtin_data import write_builtin_dataset
 from wavenet_tf.cli import main
