@@ -145,8 +145,8 @@ def train(
         if train_config.precision != "float32":
             keras.mixed_precision.set_global_policy(train_config.precision)
         keras.utils.set_random_seed(session.data_config.seed)
-        prepared = _prepare_session(session, global_conditioning, local_conditioning, allow_one_label)
-        return _train_session(session, strategy, state, prepared)
+        prepared, model_config = _prepare_session(session, global_conditioning, local_conditioning, allow_one_label)
+        return _train_session(dataclasses.replace(session, model_config=model_config), strategy, state, prepared)
 
 
 def with_local_conditioning(config: ModelConfig) -> ModelConfig:
@@ -161,8 +161,8 @@ def with_local_conditioning(config: ModelConfig) -> ModelConfig:
 
 
 def _prepare_session(session: _Session, global_conditioning: bool, local_conditioning: bool,
-                     allow_one_label: bool):
-    """Decode and split the data once; a new run's conditioning is settled around it.
+                     allow_one_label: bool) -> tuple[Any, ModelConfig]:
+    """Decode and split the data once; returns it and the model configuration settled around it.
 
     Local conditioning is settled first (the mel frames are computed while decoding), the
     number of global classes after (it is the number of labels found).
@@ -187,8 +187,7 @@ def _prepare_session(session: _Session, global_conditioning: bool, local_conditi
     if config.global_conditioning_classes and len(names) > config.global_conditioning_classes:
         raise RunError(f"the data has {len(names)} labels but the model has "
                        f"{config.global_conditioning_classes} global classes.")
-    session.model_config = config
-    return prepared
+    return prepared, config
 
 
 def _prepare(source, val_source, model_config: ModelConfig, data_config: DataConfig, cache_dir, strict: bool,
