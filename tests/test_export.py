@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from export.bundle import export_run
