@@ -21,7 +21,7 @@ CASES = {
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory):
     from export.bundle import export_run
-    from tests.test_export import make_run
+    from tests.helpers import make_run
     from wavenet_tf.core.presets import get_preset
 
     folder = tmp_path_factory.mktemp("cards")
