@@ -8,9 +8,9 @@ import json
 import pytest
 
 from serving.bundle import BundleError, load_bundle
+from tests.helpers import NARROW
 from wavenet_tf.core.card import DEFAULT_CLEANING, ModelCard
 
-NARROW = dict(residual_channels=8, gate_channels=8, skip_channels=16, quantization_channels=64)
 CASES = {
     "plain": dict(NARROW, dilations=(1, 2, 4), num_stacks=2),  # two stacks: one stack differs from all layers
     "speaker": dict(NARROW, global_conditioning_classes=2),
