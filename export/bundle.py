@@ -39,7 +39,7 @@ from wavenet_tf.core.card import (BUNDLE_FORMAT_VERSION, DataCleaning, GlobalCon
 from wavenet_tf.core.step_arrays import StepArrays
 from wavenet_tf.step_weights import step_arrays
 from wavenet_tf.core.files import file_digest, read_json
-from wavenet_tf.train import load_run_config, load_run_model
+from wavenet_tf.run_dir import load_run_config, load_run_model
 
 
 def graph_contract(card: ModelCard) -> dict[str, GraphContract]:

@@ -118,7 +118,7 @@ plt.show()
 
 # %%
 from serving.evaluate import evaluate_tracks, keras_logits_fn
-from wavenet_tf.train import load_run_model
+from wavenet_tf.run_dir import load_run_model
 
 model = load_run_model(run)
 report = evaluate_tracks(keras_logits_fn(model), prepared.val, model.receptive_field, 256)

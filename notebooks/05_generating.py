@@ -73,7 +73,7 @@ from serving.bundle import load_bundle
 from serving.naive import naive_generate_classes
 from serving.streaming_sampler import StreamingSampler
 from wavenet_tf.sampling import naive_generate
-from wavenet_tf.train import load_run_model
+from wavenet_tf.run_dir import load_run_model
 
 bundle = load_bundle(bundle_dir)
 model = load_run_model(run)

@@ -34,7 +34,8 @@ from export.bundle import export_run
 from wavenet_tf.builtin_data import write_builtin_dataset
 from wavenet_tf.core.config import DataConfig, TrainConfig
 from wavenet_tf.core.presets import get_preset
-from wavenet_tf.train import load_run_model, train
+from wavenet_tf.run_dir import load_run_model
+from wavenet_tf.train import train
 
 QUICK = os.environ.get("WAVENET_NOTEBOOK_QUICK") == "1"
 WORK = Path(os.environ.get("WAVENET_NOTEBOOK_WORK", "_work")) / "06_export_and_real_time"

@@ -27,7 +27,7 @@ def builtin_folder(tmp_path_factory):
 def speaker_bundle(tmp_path_factory):
     """A bundle folder of a narrow `tiny` with two global classes, "bass" and "harp" (exported once)."""
     from export.bundle import export_run
-    from tests.test_export import NARROW, make_run
+    from tests.helpers import NARROW, make_run
     from wavenet_tf.core.presets import get_preset
 
     folder = tmp_path_factory.mktemp("speaker-bundle")
@@ -64,3 +64,21 @@ def trained_speaker_bundle(tmp_path_factory):
           cache_dir=folder / "cache", verbose=0)
     export_run(folder / "run", folder / "bundle", log=lambda *_: None)
     return folder / "bundle"
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory):
+    """One loaded bundle per kind of `tests.helpers.CASES`, exported once per test module."""
+    from export.bundle import export_run
+    from serving.bundle import load_bundle
+    from tests.helpers import CASES, make_run
+    from wavenet_tf.core.presets import get_preset
+
+    folder = tmp_path_factory.mktemp("bundles")
+    out = {}
+    for name, overrides in CASES.items():
+        config = get_preset("tiny", **overrides)
+        make_run(folder / f"run-{name}", config, [f"c{i}" for i in range(config.global_conditioning_classes)])
+        export_run(folder / f"run-{name}", folder / name, log=lambda *_: None)
+        out[name] = load_bundle(folder / name)
+    return out

@@ -36,7 +36,7 @@ def test_held_out_bits_agree_with_wavenet_evaluate_and_score_the_same_targets(sp
     from serving import evaluate as ev
     from wavenet_tf.core.config import DataConfig
     from wavenet_tf.data import prepare
-    from wavenet_tf.train import load_run_config, load_run_model
+    from wavenet_tf.run_dir import load_run_config, load_run_model
 
     root, _ = spent_run
     bits = held_out_bits(root / "run", root / "heldout", root / "cache", global_conditioning=True)

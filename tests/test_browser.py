@@ -19,7 +19,7 @@ import soundfile as sf
 
 from export.bundle import export_run
 from serving.excerpts import level
-from tests.test_export import NARROW, make_run
+from tests.helpers import NARROW, make_run
 from wavenet_tf.core.presets import get_preset
 
 HERE = Path(__file__).parent / "browser"

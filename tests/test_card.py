@@ -8,9 +8,9 @@ import json
 import pytest
 
 from serving.bundle import BundleError, load_bundle
+from tests.helpers import NARROW
 from wavenet_tf.core.card import DEFAULT_CLEANING, ModelCard
 
-NARROW = dict(residual_channels=8, gate_channels=8, skip_channels=16, quantization_channels=64)
 CASES = {
     "plain": dict(NARROW, dilations=(1, 2, 4), num_stacks=2),  # two stacks: one stack differs from all layers
     "speaker": dict(NARROW, global_conditioning_classes=2),
@@ -21,7 +21,7 @@ CASES = {
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory):
     from export.bundle import export_run
-    from tests.test_export import make_run
+    from tests.helpers import make_run
     from wavenet_tf.core.presets import get_preset
 
     folder = tmp_path_factory.mktemp("cards")

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.deploy
 def deployment(tmp_path_factory):
     """(the deployment's `wavenet` script, a folder with a bundle, held-out audio and a FLAC prime)."""
     from export.bundle import export_run
-    from tests.test_export import NARROW, make_run
+    from tests.helpers import NARROW, make_run
     from wavenet_tf.builtin_data import write_builtin_dataset
     from wavenet_tf.core.presets import get_preset
 

@@ -1,7 +1,6 @@
 """Export: every graph agrees with the Keras model; bundles load, or are refused clearly."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,29 +8,10 @@ import pytest
 from export.bundle import export_run
 from export.verify import verify_bundle
 from serving.bundle import BundleError, load_bundle
+from tests.helpers import NARROW, make_run
 from tests.tf_free import run_without_tensorflow
 from wavenet_tf.cli import main
-from wavenet_tf.core.config import DataConfig, TrainConfig
-from wavenet_tf.model import WaveNet
 from wavenet_tf.core.presets import get_preset
-from wavenet_tf.core.files import write_json
-
-NARROW = dict(residual_channels=8, gate_channels=8, skip_channels=16, quantization_channels=64)
-
-
-def make_run(folder: Path, config, labels=(), seed=0) -> WaveNet:
-    """A run directory holding an untrained model with livelier weights than Keras' init."""
-    model = WaveNet.from_model_config(config)
-    rng = np.random.default_rng(seed)
-    for weight in model.weights:
-        weight.assign(rng.normal(0.0, 0.25, weight.shape).astype(np.float32))
-    folder.mkdir(parents=True)
-    write_json(folder / "config.json", {
-        "format_version": 1, "model": config.to_dict(), "data": DataConfig().to_dict(),
-        "train": TrainConfig().to_dict(), "data_source": "none", "labels": list(labels),
-    })
-    model.save(folder / "model_best.keras")
-    return model
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from export.bundle import export_run
-from tests.test_export import NARROW, make_run
+from tests.helpers import NARROW, make_run
 from tests.tf_free import run_without_tensorflow
 from wavenet_tf.builtin_data import write_builtin_dataset
 from wavenet_tf.cli import main
@@ -78,14 +78,17 @@ def test_generate_runs_without_tensorflow(bundle, tmp_path):
 
 
 def test_bench_reports_every_figure(bundle, tmp_path, capsys):
-    assert main(["bench", str(bundle), "--seconds", "0.1", "--json", str(tmp_path / "b.json")]) == 0
+    # --json: stdout is the report alone (the table goes to stderr); --report: the same in a file.
+    assert main(["bench", str(bundle), "--seconds", "0.1", "--json", "--report", str(tmp_path / "b.json")]) == 0
     report = json.loads((tmp_path / "b.json").read_text())
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == report
     for key in ("samples_per_sec_1", "samples_per_sec_8", "samples_per_sec_32", "naive_samples_per_sec",
                 "speedup_vs_naive", "step_nodes", "sample_rate", "chunk_latency_p99_ms", "time_to_first_audio_s"):
         assert key in report and report[key] is not None, key
     assert report["samples_per_sec_32"] > report["samples_per_sec_1"]  # batching amortizes the per-node cost
     assert report["speedup_vs_naive"] > 1
-    out = capsys.readouterr().out
+    out = captured.err
     assert "x naive" in out and "GMAC/s" in out
     if report["engine"] == "native":  # both engines measured in the same run, and the core's FMA limit
         assert report["graph_samples_per_sec_1"] > 0 and "native / graph" in out
@@ -95,7 +98,7 @@ def test_bench_reports_every_figure(bundle, tmp_path, capsys):
 def test_bench_levers_reports_each_lever(bundle, tmp_path, capsys):
     write_builtin_dataset(tmp_path / "held_out", num_files=1, seconds=0.3, sample_rate=8000, seed=3)
     assert main(["bench-levers", str(bundle), "--audio", str(tmp_path / "held_out"), "--seconds", "0.05",
-                 "--repeats", "1", "--json", str(tmp_path / "levers.json")]) == 0
+                 "--repeats", "1", "--report", str(tmp_path / "levers.json")]) == 0
     report = json.loads((tmp_path / "levers.json").read_text())
     assert set(report["threads"]) == {"1 thread, 1 stream", "2 threads, 1 stream",
                                       "1 thread, 32 streams", "2 threads, 32 streams"}
@@ -119,7 +122,7 @@ def test_bench_levers_measures_conditioned_bundles_too(speaker_bundle, tmp_path,
         path = tmp_path / "bundle"
     write_builtin_dataset(tmp_path / "held_out", num_files=1, seconds=0.3, sample_rate=8000, seed=3)
     assert main(["bench-levers", str(path), "--audio", str(tmp_path / "held_out"), "--seconds", "0.05",
-                 "--repeats", "1", "--json", str(tmp_path / "levers.json")]) == 0
+                 "--repeats", "1", "--report", str(tmp_path / "levers.json")]) == 0
     bits = json.loads((tmp_path / "levers.json").read_text())["int8"]["bits_per_sample"]
     assert 0 < bits["float32"] < 12 and 0 < bits["int8"] < 12
 

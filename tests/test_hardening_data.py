@@ -14,7 +14,7 @@ import pytest
 
 from export.bundle import ExportError, export_run
 from serving.bundle import BundleError, load_bundle
-from tests.test_export import NARROW, make_run
+from tests.helpers import NARROW, make_run
 from wavenet_tf.cli import main
 from wavenet_tf.core.presets import get_preset
 
@@ -117,9 +117,9 @@ def test_a_parity_failure_is_one_line_not_an_assertion_traceback(run, tmp_path, 
 
 # --- training never overwrites a run it cannot resume ------------------------------------------
 
-from tests.test_train import read_metrics, small_run  # noqa: E402
+from tests.helpers import read_metrics, small_run  # noqa: E402
 from wavenet_tf.core.files import RunError  # noqa: E402
-from wavenet_tf.train import RunLock  # noqa: E402
+from wavenet_tf.run_dir import RunLock  # noqa: E402
 
 
 def test_resume_without_state_json_is_refused_and_a_lock_stops_a_second_training(builtin_folder, tmp_path, capsys):
@@ -294,14 +294,13 @@ def test_a_bundle_cleans_audio_as_its_run_did(tmp_path, builtin_folder, capsys, 
 
     from serving.card_audio import cleaning_settings, load_for_bundle
     from wavenet_tf.core.config import DataConfig, TrainConfig
-    from wavenet_tf.core.files import write_json
+    from wavenet_tf.run_dir import write_run_config
 
     run = tmp_path / "run"
     config = get_preset("tiny", **NARROW)
     make_run(run, config)
     data = DataConfig(normalize=True, remove_dc=False, trim_top_db=30.0)
-    write_json(run / "config.json", {"format_version": 1, "model": config.to_dict(), "data": data.to_dict(),
-                                     "train": TrainConfig().to_dict(), "data_source": "none", "labels": []})
+    write_run_config(run, config, data, TrainConfig(), "none")  # a run that cleaned its audio otherwise
     bundle = tmp_path / "bundle"
     export_run(run, bundle, **QUIET)
     card = load_bundle(bundle).card
@@ -628,7 +627,7 @@ def test_bench_data_leaves_no_decoded_copy_behind(builtin_folder, tmp_path, monk
 def test_config_json_values_of_the_wrong_type_are_named(run, section, field, value):
     """A string "false" used to turn normalization on (truthy); 1e308 steps reached TensorFlow."""
     from wavenet_tf.core.files import RunError
-    from wavenet_tf.train import load_run_config
+    from wavenet_tf.run_dir import load_run_config
 
     record = json.loads((run / "config.json").read_text())
     record[section][field] = value

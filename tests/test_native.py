@@ -9,7 +9,6 @@ import pytest
 from serving import native
 from serving.bench import conditioning_options
 from serving.streaming_sampler import StreamingSampler
-from tests.test_streaming import bundles  # noqa: F401  (the module-scoped bundle fixture)
 
 pytestmark = pytest.mark.skipif(native.library_path() is None, reason="the native library was not built")
 

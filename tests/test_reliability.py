@@ -23,14 +23,14 @@ from hypothesis import strategies as st
 
 from serving.bundle import BundleError, load_bundle
 from serving.streaming_sampler import StreamingSampler
-from tests.test_export import NARROW, make_run
-from tests.test_train import WAVENET, read_metrics, small_run
+from tests.helpers import NARROW, make_run
+from tests.helpers import WAVENET, read_metrics, small_run
 from wavenet_tf.core.audio import AudioError, load_audio
 from wavenet_tf.builtin_data import write_builtin_dataset
 from wavenet_tf.cli import main
 from wavenet_tf.core.presets import get_preset
 from wavenet_tf.core.files import RunError, read_json
-from wavenet_tf.train import load_run_model, verify_checkpoint
+from wavenet_tf.run_dir import load_run_model, verify_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,7 @@ def test_a_tampered_bundle_file_is_named(tmp_path):
 def test_a_full_disk_while_saving_keeps_the_last_checkpoint(melodies, tmp_path, monkeypatch, capsys, failing):
     import tensorflow as tf
 
-    from wavenet_tf import train as training
+    from wavenet_tf import callbacks
 
     run = tmp_path / "run"
     args = small_run(melodies, run, tmp_path / "cache", "--epochs", "3", "--steps-per-epoch", "2", "--audio-every", "0")
@@ -110,7 +110,7 @@ def test_a_full_disk_while_saving_keeps_the_last_checkpoint(melodies, tmp_path, 
 
         monkeypatch.setattr(tf.train.CheckpointManager, "save", save)
     else:
-        original = training.atomic_write
+        original = callbacks.atomic_write
 
         def atomic_write(path, write, checksum=False):
             if Path(path).name == "model_last.keras":
@@ -122,7 +122,7 @@ def test_a_full_disk_while_saving_keeps_the_last_checkpoint(melodies, tmp_path, 
                     return original(path, partial, checksum)
             return original(path, write, checksum)
 
-        monkeypatch.setattr(training, "atomic_write", atomic_write)
+        monkeypatch.setattr(callbacks, "atomic_write", atomic_write)
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "No space left on device" in err and "intact at epoch 1" in err and "--resume" in err

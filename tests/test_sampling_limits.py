@@ -9,7 +9,7 @@ from serving.bundle import load_bundle
 from wavenet_tf.core.mu_law import mu_law_encode
 from wavenet_tf.core.sampling import GREEDY_TEMPERATURE, effective_temperature, sample_classes, sample_rows
 from serving.streaming_sampler import StreamingSampler
-from tests.test_export import NARROW, make_run
+from tests.helpers import NARROW, make_run
 from wavenet_tf.core.presets import get_preset
 
 LOGITS = np.array([[0.5, 3.0, -1.0, 2.9], [1.0, -2.0, 0.0, 0.9]], np.float32)

@@ -19,7 +19,7 @@ from schemathesis.checks import not_a_server_error
 
 from serving.bundle import load_bundle
 from serving.server import create_app
-from tests.test_train import WAVENET
+from tests.helpers import WAVENET
 
 
 

@@ -3,35 +3,12 @@
 import numpy as np
 import pytest
 
-from export.bundle import export_run
-from serving.bundle import load_bundle
 from wavenet_tf.core.mel import log_mel as numpy_log_mel
 from wavenet_tf.core.mu_law import mu_law_encode
 from serving.naive import naive_generate_classes
 from serving.streaming_sampler import StreamingSampler
-from tests.test_export import NARROW, make_run
+from tests.helpers import CASES
 from tests.tf_mel_reference import log_mel as tf_log_mel
-from wavenet_tf.core.presets import get_preset
-
-CASES = {
-    "plain": dict(NARROW),
-    "global": dict(NARROW, global_conditioning_classes=3),
-    "local": dict(NARROW, local_conditioning_channels=4, upsample_scales=(2, 4)),
-    "kernel3": dict(NARROW, kernel_size=3, dilations=(1, 2, 4, 8, 16)),
-}
-
-
-@pytest.fixture(scope="module")
-def bundles(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("bundles")
-    out = {}
-    for name, overrides in CASES.items():
-        config = get_preset("tiny", **overrides)
-        make_run(folder / f"run-{name}", config, [f"c{i}" for i in range(config.global_conditioning_classes)])
-        export_run(folder / f"run-{name}", folder / name, log=lambda *_: None)
-        out[name] = load_bundle(folder / name)
-    return out
-
 
 def _options(bundle, streams, rng):
     options = {}

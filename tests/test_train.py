@@ -1,6 +1,5 @@
 """Training runs: CLI end to end, TensorBoard and metrics, SIGKILL + resume, refusals, two workers, learning."""
 
-import csv
 import json
 import os
 import signal
@@ -16,14 +15,12 @@ import pytest
 import soundfile as sf
 import tensorflow as tf
 
+from tests.helpers import WAVENET, read_metrics, small_run
 from wavenet_tf.builtin_data import write_builtin_dataset
 from wavenet_tf.cli import main
 from wavenet_tf.core.config import DataConfig, TrainConfig
 from wavenet_tf.core.presets import get_preset
 from wavenet_tf.train import train
-
-WAVENET = str(Path(sys.executable).with_name("wavenet"))
-NARROW = ["--preset", "tiny", "--residual-channels", "8", "--gate-channels", "8", "--skip-channels", "16"]
 
 
 @pytest.fixture(scope="module")
@@ -31,16 +28,6 @@ def data_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("melodies")
     write_builtin_dataset(folder, num_files=4, seconds=2.0, sample_rate=8000, seed=0)
     return folder
-
-
-def small_run(data_dir, run, cache, *extra):
-    return ["train", str(data_dir), "--out", str(run), *NARROW, "--target-length", "128", "--batch-size", "4",
-            "--validation-steps", "2", "--val-split", "0.5", "--cache-dir", str(cache), *extra]
-
-
-def read_metrics(run):
-    with open(run / "metrics.csv") as f:
-        return list(csv.DictReader(f))
 
 
 def event_tags(folder):
@@ -52,7 +39,7 @@ def event_tags(folder):
     return tags
 
 
-def test_train_writes_a_complete_run_and_evaluate_reads_it(data_dir, tmp_path, capsys):
+def test_train_writes_a_complete_run_and_evaluate_reads_it(data_dir, tmp_path, capsys, monkeypatch):
     run = tmp_path / "run"
     assert main(small_run(data_dir, run, tmp_path / "cache", "--epochs", "2", "--steps-per-epoch", "5",
                           "--audio-every", "1", "--audio-seconds", "0.25")) == 0
@@ -80,6 +67,17 @@ def test_train_writes_a_complete_run_and_evaluate_reads_it(data_dir, tmp_path, c
     assert main(["evaluate", str(run), "--json", "--cache-dir", str(tmp_path / "cache")]) == 0
     assert json.loads(capsys.readouterr().out)["num_files"] == 2  # the held-out half
 
+    # The held-out manifest evaluate writes for a run without DATA is removed on every way out,
+    # an error after it was written (--speaker of a model without global classes) included.
+    import tempfile
+
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    assert main(["evaluate", str(run), "--speaker", "harp", "--cache-dir", str(tmp_path / "cache")]) == 2
+    assert "not globally conditioned" in capsys.readouterr().err
+    assert main(["evaluate", str(run), "--json", "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert list((tmp_path / "tmp").iterdir()) == []
+
 
 def test_existing_run_needs_resume_and_a_changed_model_is_refused(data_dir, tmp_path, capsys):
     run = tmp_path / "run"
@@ -94,6 +92,30 @@ def test_existing_run_needs_resume_and_a_changed_model_is_refused(data_dir, tmp_
     err = capsys.readouterr().err
     assert "refusing to resume" in err and "residual_channels: 8 -> 4" in err
     assert main(["train", "--out", str(tmp_path / "nothing"), "--resume"]) == 2
+
+
+def test_local_cond_decodes_the_data_once_with_the_vocoder_presets_mel(data_dir, tmp_path, monkeypatch, caplog):
+    """`--local-cond` used to prepare the data twice (the first time without mel frames) and to
+    take 80 bands and upsample scales (4, 8, 8) from constants hidden in `train`."""
+    import logging
+
+    from wavenet_tf import data as data_module
+
+    models = []
+    prepare = data_module.prepare
+    monkeypatch.setattr(data_module, "prepare", lambda source, model, *a, **k: models.append(model) or
+                        prepare(source, model, *a, **k))
+    config = get_preset("tiny", residual_channels=8, gate_channels=8, skip_channels=16)
+    with caplog.at_level(logging.INFO, logger="wavenet_tf"):
+        train(data_dir, tmp_path / "run", config, DataConfig(target_length=128, batch_size=2, val_split=0.0),
+              TrainConfig(epochs=1, steps_per_epoch=1, validation_steps=1, audio_every=0), local_conditioning=True,
+              cache_dir=tmp_path / "cache", verbose=0)
+    vocoder = get_preset("vocoder")
+    assert len(models) == 1 and models[0].local_conditioning_channels == vocoder.local_conditioning_channels
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())["model"]
+    assert saved["local_conditioning_channels"] == vocoder.local_conditioning_channels
+    assert tuple(saved["upsample_scales"]) == vocoder.upsample_scales
+    assert "as in the vocoder preset" in caplog.text  # said, not hidden
 
 
 def test_sigkill_and_resume_ends_where_an_uninterrupted_run_ends(data_dir, tmp_path):

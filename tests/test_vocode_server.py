@@ -25,7 +25,7 @@ N_MELS = 4
 def mel_bundle(tmp_path_factory):
     """A narrow `tiny` conditioned on 4 mel bands, hop 8 (8 kHz): tests/test_streaming.py's "local" case."""
     from export.bundle import export_run
-    from tests.test_export import NARROW, make_run
+    from tests.helpers import NARROW, make_run
     from wavenet_tf.core.presets import get_preset
 
     folder = tmp_path_factory.mktemp("mel-bundle")

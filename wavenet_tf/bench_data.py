@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from wavenet_tf.builtin_data import write_builtin_dataset
 from wavenet_tf.core.config import DataConfig
@@ -34,6 +34,7 @@ def run_bench_data(
     batches: int = 200,
     train_steps: int = 5,
     cache_dir: str | Path | None = None,
+    log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     for name, value in (("--batches", batches), ("--train-steps", train_steps)):
         if value < 1:
@@ -42,13 +43,13 @@ def run_bench_data(
     data = data or DataConfig()
     scratch = Path(tempfile.mkdtemp(prefix="wavenet-bench-data-"))
     try:
-        return _bench(source, preset, data, batches, train_steps, cache_dir, scratch)
+        return _bench(source, preset, data, batches, train_steps, cache_dir, scratch, log)
     finally:
         # The built-in melodies and their decoded copies are this run's scratch, not a cache.
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _bench(source, preset, data, batches, train_steps, cache_dir, scratch) -> dict[str, Any]:
+def _bench(source, preset, data, batches, train_steps, cache_dir, scratch, log) -> dict[str, Any]:
     model_config = get_preset(preset)
     if source is None:
         source = scratch / "builtin"
@@ -90,9 +91,9 @@ def _bench(source, preset, data, batches, train_steps, cache_dir, scratch) -> di
         "train_windows_per_sec_from_pipeline": round(from_pipeline, 2),
         "headroom": round(pipeline / in_memory, 1),
     }
-    print(f"data pipeline vs. training `{preset}` (windows of {window} samples, batch {batch_size})")
-    print(f"  pipeline alone                  {pipeline:10.1f} windows/s")
-    print(f"  training, batch held in memory  {in_memory:10.2f} windows/s")
-    print(f"  training, fed by the pipeline   {from_pipeline:10.2f} windows/s")
-    print(f"  headroom (pipeline / training)  {report['headroom']:10.1f} ×")
+    log(f"data pipeline vs. training `{preset}` (windows of {window} samples, batch {batch_size})")
+    log(f"  pipeline alone                  {pipeline:10.1f} windows/s")
+    log(f"  training, batch held in memory  {in_memory:10.2f} windows/s")
+    log(f"  training, fed by the pipeline   {from_pipeline:10.2f} windows/s")
+    log(f"  headroom (pipeline / training)  {report['headroom']:10.1f} ×")
     return report

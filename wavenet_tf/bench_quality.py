@@ -71,7 +71,7 @@ def held_out_bits(run: Path, source: Path, cache: Path, global_conditioning: boo
     """The run's last model on ``source``: bits/sample, unigram and LPC, overall and per label."""
     from serving import evaluate as ev
     from wavenet_tf.data import prepare
-    from wavenet_tf.train import load_run_config, load_run_model
+    from wavenet_tf.run_dir import load_run_config, load_run_model
 
     model_config, data_config, _, record = load_run_config(run)
     # The last model, not the best: the best is chosen on these same held-out files.
@@ -106,7 +106,7 @@ def speaker_bits(run: Path, source: Path, cache: Path) -> dict[str, Any]:
     """Each held-out file's bits/sample with its own speaker id and with every other one."""
     from serving import evaluate as ev
     from wavenet_tf.data import prepare
-    from wavenet_tf.train import load_run_config, load_run_model
+    from wavenet_tf.run_dir import load_run_config, load_run_model
 
     model_config, data_config, _, record = load_run_config(run)
     logits_fn = ev.keras_logits_fn(load_run_model(run, "last"))
@@ -337,7 +337,7 @@ def run_bench_quality(
         export_run(run, bundle, log=lambda *_: None)
 
     from wavenet_tf.data import prepare
-    from wavenet_tf.train import load_run_config
+    from wavenet_tf.run_dir import load_run_config
 
     model_config, data_config, _, _ = load_run_config(run)
     held_out = prepare(data / "instruments" / "heldout", model_config, data_config.replace(val_split=0.0),

@@ -11,7 +11,7 @@ import json
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 _CHILD = """
 import json, os, sys, time
@@ -46,10 +46,11 @@ def measure(preset: str, precision: str, jit: bool, batch: int, target: int, ste
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_bench_train(presets=("tiny", "small"), batch: int = 8, target: int = 2048, steps: int = 5) -> list[dict[str, Any]]:
+def run_bench_train(presets=("tiny", "small"), batch: int = 8, target: int = 2048, steps: int = 5,
+                    log: Callable[[str], None] = print) -> list[dict[str, Any]]:
     rows = []
-    print(f"training throughput, batch {batch} × target {target} predicted samples per step, {steps} timed steps")
-    print(f"  {'preset':<8}{'precision':<16}{'xla':<6}{'timesteps/s':>14}{'s/step':>10}")
+    log(f"training throughput, batch {batch} × target {target} predicted samples per step, {steps} timed steps")
+    log(f"  {'preset':<8}{'precision':<16}{'xla':<6}{'timesteps/s':>14}{'s/step':>10}")
     for preset in presets:
         for precision in ("float32", "mixed_bfloat16", "mixed_float16"):
             for jit in (False, True):
@@ -59,8 +60,8 @@ def run_bench_train(presets=("tiny", "small"), batch: int = 8, target: int = 204
                        "wall_s": round(time.perf_counter() - started, 1)}
                 rows.append(row)
                 if "error" in result:
-                    print(f"  {preset:<8}{precision:<16}{str(jit):<6}  failed: {result['error'][:60]}")
+                    log(f"  {preset:<8}{precision:<16}{str(jit):<6}  failed: {result['error'][:60]}")
                 else:
-                    print(f"  {preset:<8}{precision:<16}{str(jit):<6}{result['timesteps_per_sec']:>14,.0f}"
+                    log(f"  {preset:<8}{precision:<16}{str(jit):<6}{result['timesteps_per_sec']:>14,.0f}"
                           f"{result['sec_per_step']:>10.3f}")
     return rows

@@ -25,7 +25,8 @@ from wavenet_tf.core.config import DataConfig, TrainConfig
 from wavenet_tf.data import prepare
 from serving.evaluate import evaluate_tracks, keras_logits_fn
 from wavenet_tf.core.presets import get_preset
-from wavenet_tf.train import load_run_model, train
+from wavenet_tf.run_dir import load_run_model
+from wavenet_tf.train import train
 
 
 def loudest_snippet(audio: np.ndarray, length: int) -> np.ndarray:

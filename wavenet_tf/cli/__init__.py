@@ -1,0 +1,49 @@
+"""`wavenet` — the command line. Thin: parse arguments, call the library, print.
+
+One module per command, its flags (``add_parser``) beside its handler (``run``); what they
+share is in `wavenet_tf.cli.common`. Each handler imports what it needs when it runs, so
+``wavenet --help`` is instant and the commands that do not need TensorFlow never import it.
+
+Every command with a report takes ``--json`` (the report as one JSON object on stdout,
+instead of the text) and ``--report FILE`` (the report written to FILE as well).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Sequence
+
+from wavenet_tf.cli import (bench, bench_data, bench_levers, bench_quality, bench_train, data, demo, evaluate, export,
+                            generate, info, serve, train)
+from wavenet_tf.cli.common import Formatter, fail
+
+# In the order `wavenet --help` lists them.
+COMMANDS = (info, data, bench_train, bench_quality, bench_data, train, evaluate, export, generate, serve, bench,
+            bench_levers, demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wavenet",
+        description="WaveNet toolkit: audio to data, training, export and real-time generation.",
+        formatter_class=Formatter,
+        epilog="Run `wavenet COMMAND --help` for each command's flags and examples.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in COMMANDS:
+        command.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, OSError) as error:
+        # Argument and configuration errors already say what to change: no traceback
+        # (set WAVENET_DEBUG=1 to see one).
+        if os.environ.get("WAVENET_DEBUG"):
+            raise
+        return fail(str(error))
+

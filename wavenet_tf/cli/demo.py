@@ -1,0 +1,31 @@
+"""`wavenet demo`: end to end on the built-in audio."""
+
+from __future__ import annotations
+
+import argparse
+
+from wavenet_tf.cli.common import Formatter, quiet_tensorflow
+
+
+def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    demo = commands.add_parser(
+        "demo", help="end to end on built-in audio: data, a short training, a generated WAV",
+        formatter_class=Formatter,
+        description="Write the built-in plucked-string melodies, train the `tiny` preset on them "
+                    "briefly, and generate a WAV file. Needs no download.",
+        epilog="examples:\n  wavenet demo\n  wavenet demo --out /tmp/demo --steps 600 --seconds 3",
+    )
+    demo.add_argument("--out", default="demo_out", help="folder for the data, the model and the WAV")
+    demo.add_argument("--steps", type=int, default=400, help="training steps")
+    demo.add_argument("--seconds", type=float, default=2.0, help="seconds of audio to generate")
+    demo.add_argument("--seed", type=int, default=0, help="seed for data, training and sampling")
+    demo.set_defaults(func=run)
+    return demo
+
+
+def run(args: argparse.Namespace) -> int:
+    quiet_tensorflow()
+    from wavenet_tf.demo import run_demo
+
+    run_demo(args.out, steps=args.steps, seconds=args.seconds, seed=args.seed)
+    return 0
