@@ -104,3 +104,21 @@ def naive_generation(logits: Callable[[np.ndarray, int], np.ndarray], prime_clas
     for i in range(num_samples):
         history[:, start + i] = sample_classes(logits(history, start + i), temperature, uniforms[i])
     return history[:, start:]
+
+
+def stream_generator(seed: int, index: int = 0) -> np.random.Generator:
+    """Stream ``index``'s random generator for ``seed`` (one uniform per sample it generates).
+
+    ``default_rng([seed, index])``: stream 0's is ``default_rng(seed)`` itself (NumPy pads a
+    seed's entropy with zeros), so a lone stream and the first of several draw the same
+    numbers, and each stream's numbers do not depend on how many others there are.
+    """
+    return np.random.default_rng([int(seed), int(index)])
+
+
+def stream_uniforms(seed: int, streams: int, count: int) -> np.ndarray:
+    """``(count, streams)``: the uniforms ``streams`` streams seeded ``seed`` draw for ``count`` samples.
+
+    The numbers a naive reference needs to reproduce a `serving.streaming_sampler.StreamingSampler`'s samples.
+    """
+    return np.stack([stream_generator(seed, k).random(count) for k in range(streams)], axis=1)
