@@ -421,13 +421,13 @@ class StepModel:
             feeds["mel"] = mel[:, : padded // self.hop]
         logits, layer_inputs = self.full_session().run(["logits", "layer_inputs"], feeds)
         num_layers = len(self.delays)
-        ring = RingBuffer(self.delays, 1, self.residual_channels, padding=-self.offsets)
-        span = min(length, ring.size)
+        size = 1 << int(self.delays.max(initial=0)).bit_length()  # `RingBuffer`'s size
+        span = min(length, size)
         history = layer_inputs[:, length - span : length].reshape(count, span, num_layers, -1)
-        times = np.arange(start + length - span, start + length) & (ring.size - 1)
+        times = np.arange(start + length - span, start + length) & (size - 1)
         rings = []
         for k in range(count):
-            rows = np.empty((ring.size, num_layers, self.residual_channels), np.float32)
+            rows = np.empty((size, num_layers, self.residual_channels), np.float32)
             rows[:] = -self.offsets[None]
             rows[times] = history[k]
             rings.append(rows)

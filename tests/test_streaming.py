@@ -8,8 +8,14 @@ from wavenet_tf.core.mu_law import mu_law_encode
 from serving.naive import naive_generate_classes
 from serving.streaming_sampler import StreamingSampler
 from tests.helpers import CASES
-from wavenet_tf.core.sampling import stream_uniforms
 from tests.tf_mel_reference import log_mel as tf_log_mel
+from wavenet_tf.core.sampling import stream_generator
+
+
+def stream_uniforms(seed: int, streams: int, count: int) -> np.ndarray:
+    """``(count, streams)``: the uniforms a sampler's ``streams`` streams seeded ``seed`` draw (naive's input)."""
+    return np.stack([stream_generator(seed, k).random(count) for k in range(streams)], axis=1)
+
 
 def _options(bundle, streams, rng):
     options = {}

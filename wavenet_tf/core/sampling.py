@@ -115,10 +115,3 @@ def stream_generator(seed: int, index: int = 0) -> np.random.Generator:
     """
     return np.random.default_rng([int(seed), int(index)])
 
-
-def stream_uniforms(seed: int, streams: int, count: int) -> np.ndarray:
-    """``(count, streams)``: the uniforms ``streams`` streams seeded ``seed`` draw for ``count`` samples.
-
-    The numbers a naive reference needs to reproduce a `serving.streaming_sampler.StreamingSampler`'s samples.
-    """
-    return np.stack([stream_generator(seed, k).random(count) for k in range(streams)], axis=1)
