@@ -28,8 +28,8 @@ import onnxruntime as ort
 from serving.bundle import Bundle
 from serving.native import NativeEngine, NativeState, NativeUnavailable, open_native_session, resolve_engine
 from serving.onnx_step import make_session
-from wavenet_tf.core.mu_law import mu_law_encode
-from wavenet_tf.core.ring_buffer import RingBuffer
+from wavenet_tf.core.mu_law import mu_law_encode, silence_class
+from wavenet_tf.core.ring_buffer import RingBuffer, shift_taps
 from wavenet_tf.core.sampling import effective_temperature, sample_classes, sample_rows, stream_generator
 
 # Up to this many streams the graph's own sampler beats NumPy's (README, performance).
@@ -225,8 +225,7 @@ class Workspace:
             else:
                 classes = sample_rows(self.logits, temperatures, uniforms[:, i])
             out[:, i] = classes
-            self.taps[:, :-1] = self.taps[:, 1:]
-            self.taps[:, -1] = classes
+            shift_taps(self.taps, classes)
 
         if samples == 1 or b > GRAPH_SAMPLING_MAX_STREAMS or not (temperatures > 0).all():
             for i in range(samples):
@@ -386,7 +385,7 @@ class StepModel:
         if prime_classes is not None:
             return np.broadcast_to(np.asarray(prime_classes, np.int32), (count, np.shape(prime_classes)[-1])), 0
         if prime is None:
-            return np.full((count, self.receptive_field), mu_law_encode(np.zeros(1), q)[0], np.int32), 0
+            return np.full((count, self.receptive_field), silence_class(q), np.int32), 0
         audio = np.asarray(prime, np.float32)
         if not np.isfinite(audio).all():
             raise ValueError("the prime contains NaN or Inf.")

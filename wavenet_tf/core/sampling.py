@@ -93,7 +93,8 @@ def naive_generation(logits: Callable[[np.ndarray, int], np.ndarray], prime_clas
             over whatever window of it the model needs).
         prime_classes: ``(B, P)`` the classes generation continues from (P >= 1).
         num_samples: classes to generate per stream.
-        uniforms: ``(num_samples, B)``, one row per sample (as the streaming sampler draws them).
+        uniforms: ``(num_samples, B)``, one row per sample; column k is stream k's own draws
+            (a streaming sampler's stream k draws from `stream_generator`).
         temperature: see `sample_classes`.
 
     Returns:
