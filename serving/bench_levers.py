@@ -76,7 +76,7 @@ def _best(fns: dict[str, Any], repeats: int) -> dict[str, float]:
 
 def _breakdown(bundle, streams: int, samples: int) -> dict[str, float]:
     """Microseconds per step: the whole step, the graph's ``run()`` alone, NumPy sampling alone
-    (0 when the graph draws the classes: up to `serving.step_model.GRAPH_SAMPLING_MAX_STREAMS` streams), the rest."""
+    (0 when the graph draws the classes: up to `serving.workspace.GRAPH_SAMPLING_MAX_STREAMS` streams), the rest."""
     sampler = _primed(bundle, streams, samples)
     started = time.perf_counter()
     sampler.generate_classes(samples)
