@@ -264,6 +264,12 @@ class StepModel:
                 done += n
         return out
 
+    def prepare(self, streams: Sequence[Stream]) -> None:
+        """Seat ``streams`` now in the workspace `advance` gives this list: allocating it and copying
+        the streams in happen here (after a prime), not in the first chunk (time to first audio)."""
+        with self.lock:
+            self.workspace(len(streams)).seat(list(streams))
+
     def workspace(self, batch: int) -> Workspace:
         """The workspace for ``batch`` streams (made on first use; the least recently used goes)."""
         with self.lock:

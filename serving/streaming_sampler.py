@@ -104,6 +104,7 @@ class StreamingSampler:
         self._close()
         self.states = self.model.open_streams(self.streams, audio, seed=self._seed, temperature=self.temperature,
                                               global_ids=self.global_ids, mel=self.mel)
+        self.model.prepare(self.states)  # they are always advanced together: seat them once, now
 
     def step(self) -> np.ndarray:
         """Advance every stream by one sample; returns the new classes ``(B,)``."""
