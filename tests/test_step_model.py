@@ -5,7 +5,6 @@ import pytest
 
 from serving import native
 from serving.step_model import StepModel
-from tests.test_streaming import bundles  # noqa: F401  (the module-scoped bundle fixture)
 
 ENGINES = ["graph", pytest.param("native", marks=pytest.mark.skipif(
     native.library_path() is None, reason="the native library was not built"))]
