@@ -121,22 +121,22 @@ def _verify_native(bundle, inputs, expected, local, rng, report, log) -> None:
     """The native engine: teacher-forced logits vs Keras, and free-running classes vs ``step.onnx``."""
     from serving.bench import conditioning_options
     from serving.native import NativeUnavailable
+    from serving.step_model import StepModel
     from serving.streaming_sampler import StreamingSampler
 
     audio = inputs["audio"]
     batch, length = audio.shape
     global_ids = inputs.get("global_id")
     try:
-        sampler = StreamingSampler(bundle, streams=batch, engine="native",
-                                   global_ids=None if global_ids is None else global_ids.astype(np.int64),
-                                   mel=inputs.get("mel"))
+        model = StepModel(bundle, engine="native")
     except NativeUnavailable as error:
         log(f"  {'step_native.onnx':<52} not checked: {error}")
         report["step_native"] = None
         return
-    conditioning = None if local is None else local.reshape(batch, length, len(sampler.delays), -1)
-    _, logits = sampler.native.run(0, np.zeros((batch, length)), np.ones(batch), None,
-                                   sampler.global_ids, conditioning, forced=audio.astype(np.int64))
+    conditioning = None if local is None else local.reshape(batch, length, len(model.delays), -1)
+    _, logits = model.native_engine(batch).run(0, np.zeros((batch, length)), np.ones(batch), None,
+                                               None if global_ids is None else global_ids.astype(np.int64),
+                                               conditioning, forced=audio.astype(np.int64))
     report["step_native"] = _check(f"Keras vs step_native.onnx, teacher forcing {length} steps",
                                    float(np.abs(logits - expected).max()), log)
     options = conditioning_options(bundle, 2, 600, rng)

@@ -76,13 +76,15 @@ def _best(fns: dict[str, Any], repeats: int) -> dict[str, float]:
 
 def _breakdown(bundle, streams: int, samples: int) -> dict[str, float]:
     """Microseconds per step: the whole step, the graph's ``run()`` alone, NumPy sampling alone
-    (0 when the graph draws the classes: up to `GRAPH_SAMPLING_MAX_STREAMS` streams), the rest."""
+    (0 when the graph draws the classes: up to `serving.workspace.GRAPH_SAMPLING_MAX_STREAMS` streams), the rest."""
     sampler = _primed(bundle, streams, samples)
     started = time.perf_counter()
     sampler.generate_classes(samples)
     whole = (time.perf_counter() - started) / samples
-    in_graph = sampler._sampler is not None
-    session, binding = sampler._sampler if in_graph else (sampler.session, sampler.binding)
+    model, workspace = sampler.model, sampler.model.workspace(streams)
+    in_graph = workspace.sampler_binding is not None
+    session, binding = ((model.sampler_session(), workspace.sampler_binding) if in_graph
+                        else (model.session, workspace.binding))
     started = time.perf_counter()
     for _ in range(samples):
         session.run_with_iobinding(binding)
@@ -92,7 +94,7 @@ def _breakdown(bundle, streams: int, samples: int) -> dict[str, float]:
         uniforms = np.random.default_rng(0).random((samples, streams))
         started = time.perf_counter()
         for i in range(samples):
-            sample_classes(sampler.logits, 1.0, uniforms[i])
+            sample_classes(workspace.logits, 1.0, uniforms[i])
         sampling = (time.perf_counter() - started) / samples
     return {"step_us": 1e6 * whole, "run_us": 1e6 * run, "sampling_us": 1e6 * sampling,
             "rest_us": 1e6 * (whole - run - sampling), "graph_samples": in_graph}

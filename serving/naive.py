@@ -20,7 +20,7 @@ def naive_generate_classes(
     prime_classes: np.ndarray | None = None, global_ids=None, mel: np.ndarray | None = None, threads: int = 1,
 ) -> np.ndarray:
     """``(B, num_samples)`` classes. ``uniforms`` is ``(num_samples, B)``, consumed in that order
-    (as `StreamingSampler` consumes its generator's draws: one row per step)."""
+    (one row per step; column k is a `StreamingSampler`'s stream k's draws: ``stream_generator(seed, k)``)."""
     card = bundle.card
     q, r = card.quantization_channels, card.receptive_field
     batch = uniforms.shape[1]

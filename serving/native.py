@@ -4,8 +4,8 @@
 (see setup.py). onnxruntime loads it with ``SessionOptions.register_custom_ops_library``; one
 call of its node generates K samples for B streams (`export.native_graph`). When anything
 is missing — the library was not built, the bundle predates ``step_native.onnx``, the
-installed onnxruntime refuses the library — `open_native` says why in one line and the
-sampler uses the standard ``step.onnx`` instead.
+installed onnxruntime refuses the library — `open_native_session` says why in one line and the
+step model (`serving.step_model`) uses the standard ``step.onnx`` instead.
 """
 
 from __future__ import annotations
@@ -144,12 +144,12 @@ class NativeEngine:
         return classes, kept
 
 
-def open_native(bundle: Bundle, state: NativeState, threads: int = 1) -> NativeEngine:
-    """The native engine over ``state`` for ``bundle``, or `NativeUnavailable` saying why not."""
+def open_native_session(bundle: Bundle) -> ort.InferenceSession:
+    """A session on ``bundle``'s ``step_native.onnx``, or `NativeUnavailable` saying why not."""
     if NATIVE_FILE not in (bundle.card.files or {}) or not bundle.file(NATIVE_FILE).is_file():
         raise NativeUnavailable(f"{bundle.path} has no {NATIVE_FILE} (exported by an older wavenet-tf); "
                                 "re-export the run to get the native engine")
-    return NativeEngine(native_session(bundle.file(NATIVE_FILE)), state, threads)
+    return native_session(bundle.file(NATIVE_FILE))
 
 
 def multiply_adds_per_sample(card: ModelCard) -> int:
@@ -182,8 +182,8 @@ def fma_peak(seconds: float = 0.3) -> float | None:
     return best
 
 
-def engine_line(sampler) -> str:
-    """One line for the user: which engine generates, and why not the native one when it does not."""
-    if sampler.engine == "native":
+def engine_line(model) -> str:
+    """One line for the user: which engine ``model`` (a step model or sampler) generates with, and why not the native one."""
+    if model.engine == "native":
         return f"engine: native ({NATIVE_FILE}, one onnxruntime call per chunk of samples)"
-    return f"engine: standard step graph (step.onnx) — {sampler.engine_note}"
+    return f"engine: standard step graph (step.onnx) — {model.engine_note}"

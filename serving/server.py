@@ -614,7 +614,7 @@ def serve(bundle: Bundle, host: str = "127.0.0.1", port: int = 8000, header_time
     from serving.native import engine_line
 
     app = create_app(bundle, **options)
-    print(engine_line(app.state.batcher.sampler), flush=True)
+    print(engine_line(app.state.batcher.model), flush=True)
     if not bundle.excerpts and not bundle.local_conditioning:  # a vocoder starts from silence by design
         print(NO_EXCERPTS_NOTE.format(path=bundle.path).replace(" or pass --prime FILE", " or send prime_audio"),
               flush=True)

@@ -8,6 +8,7 @@ import pytest
 
 from serving import native
 from serving.bench import conditioning_options
+from serving.step_model import StepModel
 from serving.streaming_sampler import StreamingSampler
 
 pytestmark = pytest.mark.skipif(native.library_path() is None, reason="the native library was not built")
@@ -23,7 +24,7 @@ def test_declarations_match_the_installed_runtime(bundles):
     # Every other entry the library uses runs in a call: inputs, shapes, outputs, and a status.
     assert (sampler.generate_classes(10) >= 0).all()
     with pytest.raises(Exception, match="WaveNetSteps: time is negative"):
-        sampler.native.run(-1, np.full((1, 4), 0.5), np.ones(1))
+        sampler.model.native_engine(1).run(-1, np.full((1, 4), 0.5), np.ones(1))
 
 
 @pytest.mark.parametrize("name, streams, threads", [
@@ -54,32 +55,27 @@ def test_native_draws_the_standard_graphs_classes(bundles, name, streams, thread
 
 def test_tiny_temperatures_take_the_most_likely_class(bundles):
     # logits / 1e-300 overflows to inf; the engine must not turn that into a square wave.
-    sampler = StreamingSampler(bundles["plain"], streams=4, seed=1, engine="native")
-    sampler.prime()
-    greedy = StreamingSampler(bundles["plain"], streams=4, seed=1, engine="native")
-    greedy.prime()
+    model = StepModel(bundles["plain"], engine="native")
     uniforms = np.random.default_rng(3).random((4, 200))
-    tiny = sampler.run_chunk(uniforms, np.array([1e-300, 5e-324, 1e-3, 0.0]))
-    expected = greedy.run_chunk(uniforms, np.zeros(4))
+    tiny = model.advance(model.open_streams(4, temperature=[1e-300, 5e-324, 1e-3, 0.0]), 200, uniforms)
+    expected = model.advance(model.open_streams(4, temperature=0.0), 200, uniforms)
     np.testing.assert_array_equal(tiny, expected)
     assert len(np.unique(expected)) > 2  # argmax audio moves; it is not a two-level square wave
 
 
 def test_only_active_streams_move(bundles):
-    sampler = StreamingSampler(bundles["plain"], streams=3, seed=1, engine="native")
-    sampler.prime()
-    ring, taps = sampler.ring.buffer.copy(), sampler.input_taps.copy()
-    classes = sampler.run_chunk(np.full((3, 50), 0.5), np.ones(3), active=np.array([1], np.int64))
+    engine = StepModel(bundles["plain"], engine="native").native_engine(3)
+    ring, taps = engine.state.ring.copy(), engine.state.taps.copy()
+    classes, _ = engine.run(0, np.full((3, 50), 0.5), np.ones(3), active=np.array([1], np.int64))
     assert (classes[[0, 2]] == -1).all() and (classes[1] >= 0).all()
-    np.testing.assert_array_equal(sampler.ring.buffer[:, :, [0, 2]], ring[:, :, [0, 2]])
-    np.testing.assert_array_equal(sampler.input_taps[[0, 2]], taps[[0, 2]])
-    assert not np.array_equal(sampler.input_taps[1], taps[1])
+    np.testing.assert_array_equal(engine.state.ring[:, :, [0, 2]], ring[:, :, [0, 2]])
+    np.testing.assert_array_equal(engine.state.taps[[0, 2]], taps[[0, 2]])
+    assert not np.array_equal(engine.state.taps[1], taps[1])
 
 
-def _feeds(sampler, **changes):
-    batch = sampler.streams
+def _feeds(batch, global_ids=None, **changes):
     feeds = dict(time=0, uniforms=np.full((batch, 8), 0.5), temperature=np.ones(batch), active=None,
-                 global_ids=sampler.global_ids, conditioning=None, forced=None)
+                 global_ids=global_ids, conditioning=None, forced=None)
     feeds.update(changes)
     return feeds
 
@@ -94,22 +90,22 @@ def _feeds(sampler, **changes):
     (dict(forced=np.full((2, 3), 1)), r"forced must be \(B, 0\) or \(B, K\)"),
 ])
 def test_bad_inputs_are_refused_by_name(bundles, change, message):
-    sampler = StreamingSampler(bundles["plain"], streams=2, engine="native")
+    engine = StepModel(bundles["plain"], engine="native").native_engine(2)
     with pytest.raises(Exception, match=message):
-        sampler.native.run(**_feeds(sampler, **change))
+        engine.run(**_feeds(2, **change))
 
 
 def test_nan_conditioning_and_bad_ids_are_refused(bundles):
-    sampler = StreamingSampler(bundles["local"], streams=2, engine="native", mel=np.zeros((2, 40, 4), np.float32))
-    conditioning = np.zeros((2, 8, len(sampler.delays), 16), np.float32)
+    model = StepModel(bundles["local"], engine="native")
+    conditioning = np.zeros((2, 8, len(model.delays), 16), np.float32)
     conditioning[1, 3, 0, 5] = np.nan
     with pytest.raises(Exception, match="conditioning of stream 1 holds NaN or Inf"):
-        sampler.native.run(**_feeds(sampler, conditioning=conditioning))
+        model.native_engine(2).run(**_feeds(2, conditioning=conditioning))
     with pytest.raises(Exception, match=r"conditioning has shape \(2, 7, "):
-        sampler.native.run(**_feeds(sampler, conditioning=conditioning[:, :7]))
-    speaker = StreamingSampler(bundles["global"], streams=2, engine="native", global_ids=[0, 1])
+        model.native_engine(2).run(**_feeds(2, conditioning=conditioning[:, :7]))
+    speaker = StepModel(bundles["global"], engine="native").native_engine(2)
     with pytest.raises(Exception, match=r"global_id 7 of stream 1 is not in \[0, 3\)"):
-        speaker.native.run(**_feeds(speaker, global_ids=np.array([0, 7])))
+        speaker.run(**_feeds(2, global_ids=np.array([0, 7])))
 
 
 def test_falls_back_to_the_graph_saying_why(bundles, monkeypatch):

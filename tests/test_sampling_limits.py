@@ -8,6 +8,7 @@ from export.bundle import export_run
 from serving.bundle import load_bundle
 from wavenet_tf.core.mu_law import mu_law_encode
 from wavenet_tf.core.sampling import GREEDY_TEMPERATURE, effective_temperature, sample_classes, sample_rows
+from serving.step_model import StepModel
 from serving.streaming_sampler import StreamingSampler
 from tests.helpers import NARROW, make_run
 from wavenet_tf.core.presets import get_preset
@@ -71,21 +72,21 @@ def test_a_denormal_temperature_generates_what_zero_generates(plain_bundle, engi
 
 
 @pytest.mark.parametrize("engine", ["graph", "native"])
-def test_run_chunk_treats_tiny_and_nan_temperatures_like_every_engine(plain_bundle, engine):
-    sampler = StreamingSampler(plain_bundle, streams=2, seed=0, engine="graph" if engine == "graph" else None)
-    if engine == "native" and sampler.engine != "native":
-        pytest.skip(sampler.engine_note)
-    sampler.prime()
-    state = sampler.logits.copy()
-    tiny = sampler.run_chunk(np.full((2, 1), 0.999), np.array([1e-310, 1e-310]))
+def test_streams_treat_tiny_and_nan_temperatures_like_every_engine(plain_bundle, engine):
+    model = StepModel(plain_bundle, engine="graph" if engine == "graph" else None)
+    if engine == "native" and model.engine != "native":
+        pytest.skip(model.engine_note)
+    streams = model.open_streams(2, temperature=[1e-310, 1e-310])
+    state = np.stack([stream.logits for stream in streams])
+    tiny = model.advance(streams, 1, uniforms=np.full((2, 1), 0.999))
     np.testing.assert_array_equal(tiny[:, 0], state.argmax(axis=-1))
     with pytest.raises(ValueError, match="finite"):
-        sampler.run_chunk(np.full((2, 1), 0.5), np.array([np.nan, 1.0]))
+        model.open_streams(2, temperature=[np.nan, 1.0])
 
 
 def _feeds_recorder(sampler):
     """Records the length of every full-sequence pass the sampler makes."""
-    session = sampler._full_session()
+    session = sampler.model.full_session()
     lengths = []
 
     class Recorder:
@@ -93,7 +94,7 @@ def _feeds_recorder(sampler):
             lengths.append(feeds["audio"].shape[1])
             return session.run(names, feeds)
 
-    sampler._full = Recorder()
+    sampler.model._full = Recorder()
     return lengths
 
 
@@ -104,14 +105,13 @@ def test_a_long_prime_costs_one_receptive_field_and_changes_nothing(plain_bundle
     lengths = _feeds_recorder(sampler)
     sampler.prime(prime)
     assert lengths == [sampler.receptive_field] and sampler.t == len(prime)
-    tail = sampler.generate(400)
+    tail = sampler.generate_classes(400)
     # The reference: the whole prime through the full-sequence graph (what prime() used to do).
-    reference = StreamingSampler(plain_bundle, streams=2, seed=5, engine="graph")
-    reference.reset()
-    reference.t = len(prime)
+    reference = StepModel(plain_bundle, engine="graph")
     classes = np.broadcast_to(mu_law_encode(prime, reference.quantization_channels), (2, len(prime)))
-    reference.prime_streams(classes.astype(np.int32))
-    np.testing.assert_array_equal(tail, reference.generate(400))
+    streams = reference.open_streams(2, seed=5, prime_classes=classes)
+    assert streams[0].position == len(prime)
+    np.testing.assert_array_equal(tail, reference.advance(streams, 400))
 
 
 def test_a_long_prime_with_mel_frames_is_cut_on_a_frame_boundary(mel_bundle):
@@ -123,10 +123,8 @@ def test_a_long_prime_with_mel_frames_is_cut_on_a_frame_boundary(mel_bundle):
     lengths = _feeds_recorder(sampler)
     sampler.prime(prime)
     assert lengths[0] < sampler.receptive_field + 2 * hop and sampler.t == len(prime)
-    tail = sampler.generate(300)
-    reference = StreamingSampler(mel_bundle, seed=2, mel=frames, engine="graph")
-    reference.reset()
-    reference.t = len(prime)
+    tail = sampler.generate_classes(300)
+    reference = StepModel(mel_bundle, engine="graph")
     classes = mu_law_encode(prime, reference.quantization_channels)[None].astype(np.int32)
-    reference.prime_streams(classes, mel=reference.mel)
-    np.testing.assert_array_equal(tail, reference.generate(300))
+    streams = reference.open_streams(1, seed=2, mel=frames, prime_classes=classes)
+    np.testing.assert_array_equal(tail, reference.advance(streams, 300))

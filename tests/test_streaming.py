@@ -9,6 +9,13 @@ from serving.naive import naive_generate_classes
 from serving.streaming_sampler import StreamingSampler
 from tests.helpers import CASES
 from tests.tf_mel_reference import log_mel as tf_log_mel
+from wavenet_tf.core.sampling import stream_generator
+
+
+def stream_uniforms(seed: int, streams: int, count: int) -> np.ndarray:
+    """``(count, streams)``: the uniforms a sampler's ``streams`` streams seeded ``seed`` draw (naive's input)."""
+    return np.stack([stream_generator(seed, k).random(count) for k in range(streams)], axis=1)
+
 
 def _options(bundle, streams, rng):
     options = {}
@@ -26,7 +33,7 @@ def test_sampler_equals_naive_generation_sample_for_sample(bundles, name):
     options = _options(bundle, streams, np.random.default_rng(0))
     sampler = StreamingSampler(bundle, streams=streams, seed=7, **options)
     fast = sampler.generate_classes(n)
-    uniforms = np.random.default_rng(7).random((n, streams))
+    uniforms = stream_uniforms(7, streams, n)
     slow = naive_generate_classes(bundle, n, uniforms, **options)
     np.testing.assert_array_equal(fast, slow)
 
@@ -53,8 +60,8 @@ def test_the_graphs_sampler_draws_what_numpy_draws(bundles, streams):
         reference = np.stack([numpy_side.step() for _ in range(300)], axis=1)
         graph_side = StreamingSampler(bundle, streams=streams, seed=9, temperature=temperature, engine="graph")
         parts = [graph_side.generate_classes(n) for n in (1, 37, 100)]
-        assert graph_side._drawn is not None  # the graph drew the next class: this path ran
-        parts.append(np.stack([graph_side.step() for _ in range(12)], axis=1))  # takes the drawn class
+        assert graph_side.model.workspace(streams).sampler_binding is not None  # the graph drew: this path ran
+        parts.append(np.stack([graph_side.step() for _ in range(12)], axis=1))
         parts.append(graph_side.generate_classes(150))
         np.testing.assert_array_equal(np.concatenate(parts, axis=1), reference)
     # A temperature changed between chunks applies to the very next sample, as with step().

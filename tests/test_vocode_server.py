@@ -78,7 +78,7 @@ def test_batcher_slots_vocode_their_own_frames_on_their_own_clocks(mel_bundle, e
     rf, hop = mel_bundle.card.receptive_field, mel_bundle.hop_length
     batcher = Batcher(mel_bundle, capacity=2, chunk=24, engine=engine)
     try:
-        assert batcher.sampler.engine == engine
+        assert batcher.model.engine == engine
         mels = [frames(40, 1), frames(25, 2), frames(33, 3)]
         got = [[] for _ in mels]
         done = [threading.Event() for _ in mels]

@@ -93,7 +93,8 @@ def naive_generation(logits: Callable[[np.ndarray, int], np.ndarray], prime_clas
             over whatever window of it the model needs).
         prime_classes: ``(B, P)`` the classes generation continues from (P >= 1).
         num_samples: classes to generate per stream.
-        uniforms: ``(num_samples, B)``, one row per sample (as the streaming sampler draws them).
+        uniforms: ``(num_samples, B)``, one row per sample; column k is stream k's own draws
+            (a streaming sampler's stream k draws from `stream_generator`).
         temperature: see `sample_classes`.
 
     Returns:
@@ -104,3 +105,14 @@ def naive_generation(logits: Callable[[np.ndarray, int], np.ndarray], prime_clas
     for i in range(num_samples):
         history[:, start + i] = sample_classes(logits(history, start + i), temperature, uniforms[i])
     return history[:, start:]
+
+
+def stream_generator(seed: int, index: int = 0) -> np.random.Generator:
+    """Stream ``index``'s random generator for ``seed`` (one uniform per sample it generates).
+
+    ``default_rng([seed, index])``: stream 0's is ``default_rng(seed)`` itself (NumPy pads a
+    seed's entropy with zeros), so a lone stream and the first of several draw the same
+    numbers, and each stream's numbers do not depend on how many others there are.
+    """
+    return np.random.default_rng([int(seed), int(index)])
+

@@ -1,0 +1,178 @@
+"""The batch arrays an engine runs on, bound once; streams are seated in their rows."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+import onnxruntime as ort
+
+from serving.native import NativeEngine, NativeState
+from serving.stream import Stream
+from wavenet_tf.core.ring_buffer import RingBuffer, shift_taps
+from wavenet_tf.core.sampling import sample_classes, sample_rows
+
+if TYPE_CHECKING:  # annotations only: the model imports this module
+    from serving.step_model import StepModel
+
+# Up to this many streams the graph's own sampler beats NumPy's (README, performance).
+GRAPH_SAMPLING_MAX_STREAMS = 4
+
+
+class Workspace:
+    """Preallocated batch arrays for B streams, bound once to the engine's inputs and outputs.
+
+    Rows belong to the streams seated in them (``owners``); ``clock`` is the ring buffer's
+    time for all of them. The standard graph runs ``step.onnx`` (or ``step_sampler.onnx``,
+    which also draws the next class) once a sample; the native engine K samples a call.
+    """
+
+    def __init__(self, model: "StepModel", batch: int):
+        self.model = model
+        self.batch = b = batch
+        num_layers, num_taps = model.delays.shape
+        r, g, q = model.residual_channels, model.gate_channels, model.quantization_channels
+        self.owners: list[Stream | None] = [None] * b
+        self.clock = 0
+        # Before the start every layer input is 0, which step.onnx stores as -offset.
+        self.ring = RingBuffer(model.delays, b, r, padding=-model.offsets)
+        self.taps = np.full((b, model.input_taps), q, np.int64)
+        self.logits = np.zeros((b, q), np.float32)
+        self.global_ids = np.zeros(b, np.int64) if model.global_conditioning else None
+        self.native: NativeEngine | None = None
+        if model.engine == "native":
+            self.native = NativeEngine(model.native, NativeState(self.ring.buffer, self.taps, self.logits),
+                                       model.threads)
+            return
+        self.past = np.empty((num_layers, 1, b, num_taps * r), np.float32)
+        self.layer_inputs = np.empty((num_layers * b, r), np.float32)
+        self.conditioning = np.empty((num_layers, 2, b, g), np.float32) if model.local_conditioning else None
+        # step_sampler.onnx draws the next class in the graph (few streams; see `run_graph`).
+        self.uniform = np.zeros((b, 1))
+        self.temperatures = np.ones((b, 1))
+        self.next_taps = np.empty_like(self.taps)
+        self._past_rows = self.past.reshape(num_layers * num_taps, b * r) if num_taps == 1 else None
+        self._tap_scratch = np.empty((num_layers * num_taps, b * r), np.float32)
+        self.binding = self._bind(model.session)
+        self.sampler_binding: ort.IOBinding | None = None
+
+    def _bind(self, session: ort.InferenceSession, sampler: bool = False) -> ort.IOBinding:
+        """Bind this workspace's arrays to a step session's inputs and outputs, once."""
+        binding = session.io_binding()
+        arrays = {"input_taps": self.taps, "past": self.past}
+        if self.global_ids is not None:
+            arrays["global_id"] = self.global_ids
+        if self.conditioning is not None:
+            arrays["conditioning"] = self.conditioning
+        if sampler:
+            arrays.update(uniform=self.uniform, temperature=self.temperatures)
+        for name, array in arrays.items():
+            binding.bind_cpu_input(name, array)
+        outputs = {"logits": self.logits, "layer_inputs": self.layer_inputs}
+        if sampler:
+            outputs["next_taps"] = self.next_taps
+        for name, array in outputs.items():
+            binding.bind_ortvalue_output(name, ort.OrtValue.ortvalue_from_numpy(array))
+        return binding
+
+    # -- seating ------------------------------------------------------------------------------
+
+    def seat(self, streams: Sequence[Stream]) -> None:
+        """Put ``streams[k]`` in row k; streams already there stay put (no copy)."""
+        for k, stream in enumerate(streams):
+            if stream._seat is not None and stream._seat != (self, k):
+                stream._unseat()
+        if all(owner is None for owner in self.owners):
+            self.clock = streams[0]._clock  # an empty workspace takes the first stream's clock: no rotation
+        size = self.ring.size
+        for k, stream in enumerate(streams):
+            if stream._seat == (self, k):
+                continue
+            occupant = self.owners[k]
+            if occupant is not None:
+                occupant._unseat()
+            shift = (self.clock - stream._clock) % size
+            rows = self.ring.buffer[:, :, k]
+            rows[:] = stream._ring if shift == 0 else np.roll(stream._ring, shift, axis=0)
+            self.taps[k] = stream._taps
+            self.logits[k] = stream._logits
+            if self.global_ids is not None:
+                self.global_ids[k] = stream.global_id
+            stream._ring = stream._taps = stream._logits = None  # the row is the state now
+            stream._seat = (self, k)
+            self.owners[k] = stream
+
+    def release(self) -> None:
+        """Copy every seated stream out (the workspace is about to be dropped)."""
+        for stream in self.owners:
+            if stream is not None:
+                stream._unseat()
+
+    # -- running ------------------------------------------------------------------------------
+
+    def run(self, uniforms: np.ndarray, temperatures: np.ndarray, terms: np.ndarray | None) -> np.ndarray:
+        """Advance every row by K samples; returns ``(B, K)`` classes.
+
+        ``uniforms`` ``(B, K)``, ``temperatures`` ``(B,)`` (0: argmax), ``terms`` cond.onnx's
+        ``(B, K, L, 2G)`` for each row's own times (locally conditioned bundles).
+        """
+        samples = uniforms.shape[1]
+        if self.native is not None:
+            classes, _ = self.native.run(self.clock, uniforms, temperatures, None, self.global_ids, terms)
+        else:
+            classes = self.run_graph(uniforms, temperatures, terms)
+        self.clock += samples
+        return classes
+
+    def run_graph(self, uniforms: np.ndarray, temperatures: np.ndarray, terms: np.ndarray | None) -> np.ndarray:
+        """`run` on ``step.onnx``: one call a sample (``step_sampler.onnx`` with few streams, T > 0)."""
+        b, samples = uniforms.shape
+        out = np.empty((b, samples), np.int64)
+        if terms is not None:  # (B, K, L, 2G) -> one (L, 2, B, G) block a sample, copied in per step
+            num_layers, _, _, g = self.conditioning.shape
+            terms = np.ascontiguousarray(terms.reshape(b, samples, num_layers, 2, g).transpose(1, 2, 3, 0, 4))
+        one_temperature = float(temperatures[0]) if (temperatures == temperatures[0]).all() else None
+
+        def feed(i: int) -> None:  # draw sample i from the current logits, shift it into the taps
+            if one_temperature is not None:
+                classes = sample_classes(self.logits, one_temperature, uniforms[:, i])
+            else:
+                classes = sample_rows(self.logits, temperatures, uniforms[:, i])
+            out[:, i] = classes
+            shift_taps(self.taps, classes)
+
+        if samples == 1 or b > GRAPH_SAMPLING_MAX_STREAMS or not (temperatures > 0).all():
+            for i in range(samples):
+                feed(i)
+                self._step(self.model.session, self.binding, self.clock + i, None if terms is None else terms[i])
+            return out
+        # step_sampler.onnx: the graph draws sample i+1 with sample i+1's uniforms, so a sample
+        # costs one call and four NumPy calls instead of a dozen. The last call's draw (the
+        # sample after this chunk) is dropped: the next chunk draws it in NumPy from the same
+        # logits and its own uniform, the same class (verify checks the two samplers agree).
+        if self.sampler_binding is None:
+            self.sampler_binding = self._bind(self.model.sampler_session(), sampler=True)
+        session = self.model.sampler_session()
+        feed(0)
+        self.temperatures[:, 0] = temperatures
+        for i in range(1, samples + 1):
+            self.uniform[:, 0] = uniforms[:, i] if i < samples else 0.5
+            self._step(session, self.sampler_binding, self.clock + i - 1, None if terms is None else terms[i - 1])
+            if i < samples:
+                self.taps[:] = self.next_taps
+                out[:, i] = self.next_taps[:, -1]
+        return out
+
+    def _step(self, session: ort.InferenceSession, binding: ort.IOBinding, t: int, terms: np.ndarray | None) -> None:
+        """Step time t, whose input taps are in place: gather the past, run, store."""
+        if self._past_rows is not None:
+            self.ring.gather(t, self._past_rows)
+        else:  # kernel > 2: taps side by side per layer, (L, B, (k-1)·R)
+            self.ring.gather(t, self._tap_scratch)
+            num_layers, num_taps = self.model.delays.shape
+            gathered = self._tap_scratch.reshape(num_layers, num_taps, self.batch, -1)
+            self.past.reshape(num_layers, self.batch, num_taps, -1)[:] = gathered.transpose(0, 2, 1, 3)
+        if terms is not None:
+            self.conditioning[:] = terms
+        session.run_with_iobinding(binding)
+        self.ring.write(t, self.layer_inputs)
