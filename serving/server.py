@@ -32,7 +32,8 @@ No request field names a file: the only files the server reads are its bundle's,
 (an uploaded ``prime_audio`` or ``mel_audio`` clip is decoded from a temporary file of its own).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: FastAPI reads the route's body model from its
+# annotation, and this server's model is built at run time (its length limit is a setting).
 
 import asyncio
 import base64
@@ -49,7 +50,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 import soundfile as sf
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -332,53 +333,71 @@ def create_app(bundle: Bundle, max_streams: int = 8, queue_limit: int = 16, max_
 
     ``step_engine`` picks the step engine (`serving.native`): native by default when it loads.
     """
-    # Finite, too: an infinite max_seconds would let {"seconds": 1e308} through to int().
-    for name, value in (("max_streams", max_streams), ("max_seconds", max_seconds),
-                        ("max_body_bytes", max_body_bytes), ("timeout", timeout), ("body_timeout", body_timeout)):
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a finite number > 0, got {value}.")
-    if max_streams > MAX_STREAMS:
-        raise ValueError(f"max_streams must be at most {MAX_STREAMS}, got {max_streams}.")
-    if queue_limit < 0:
-        raise ValueError(f"queue_limit must be >= 0, got {queue_limit}.")
-    if api_key is not None:
-        check_api_key(api_key, "api_key")
-    engine = batching.Batcher(bundle, capacity=max_streams, chunk=chunk, threads=threads, engine=step_engine)
-    # Decoded once, at start (their checksums were checked when the bundle loaded).
-    excerpts = [load_excerpt(bundle.path, entry, bundle.card.sample_rate) for entry in bundle.excerpts]
-
-    class Body(GenerateRequest):
-        # This server's limit, in the OpenAPI schema too (clients and fuzzers see it).
-        seconds: float = Field(min(2.0, max_seconds), gt=0, le=max_seconds, allow_inf_nan=False,
-                               description=f"seconds of audio, at most {max_seconds:g}")
+    _check_limits(max_streams=max_streams, max_seconds=max_seconds, max_body_bytes=max_body_bytes,
+                  timeout=timeout, body_timeout=body_timeout, queue_limit=queue_limit, api_key=api_key)
+    batcher = batching.Batcher(bundle, capacity=max_streams, chunk=chunk, threads=threads, engine=step_engine)
+    service = _Generation(bundle, batcher, max_streams, queue_limit, max_seconds, timeout)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         yield
-        engine.close()
+        batcher.close()
 
     app = FastAPI(title="wavenet-tf", version="1", description="Streaming WaveNet generation.", lifespan=lifespan,
                   docs_url=None, redoc_url=None)  # both load from a CDN; /docs is ours (below)
-    rate = bundle.card.sample_rate
-    state = {"waiting": 0}
-    slots = asyncio.Semaphore(max_streams)
-    app.state.batcher = engine
+    app.state.batcher = batcher
     app.add_middleware(_BodyGuard, max_bytes=max_body_bytes, timeout=body_timeout)
+    app.openapi = lambda: _openapi_without_422(app)
+    _add_error_handlers(app)
+    authorized = _authorizer(api_key)
+    _add_read_routes(app, service, authorized)
+    body_model = _request_model(max_seconds)
 
-    def openapi() -> dict[str, Any]:
-        # FastAPI declares 422 HTTPValidationError on every operation with a body; this server
-        # answers a bad field with 400 ErrorBody (declared per route), so the schema says that.
-        if app.openapi_schema is None:
-            schema = FastAPI.openapi(app)
-            for operations in schema["paths"].values():
-                for operation in operations.values():
-                    operation.get("responses", {}).pop("422", None)
-            for name in ("HTTPValidationError", "ValidationError"):
-                schema.get("components", {}).get("schemas", {}).pop(name, None)
-        return app.openapi_schema
+    async def generate(body: body_model, http: Request) -> StreamingResponse:  # type: ignore[valid-type]
+        return await service.generate(body, http)
 
-    app.openapi = openapi
+    app.post("/v1/generate", dependencies=[Depends(authorized)],
+             responses={200: {"content": {"audio/wav": {}}}, **_errors(400, 401, 408, 413, 429, 503, 504)})(generate)
+    return app
 
+
+def _check_limits(queue_limit: int, api_key: str | None, **positive: float) -> None:
+    # Finite, too: an infinite max_seconds would let {"seconds": 1e308} through to int().
+    for name, value in positive.items():
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a finite number > 0, got {value}.")
+    if positive["max_streams"] > MAX_STREAMS:
+        raise ValueError(f"max_streams must be at most {MAX_STREAMS}, got {positive['max_streams']}.")
+    if queue_limit < 0:
+        raise ValueError(f"queue_limit must be >= 0, got {queue_limit}.")
+    if api_key is not None:
+        check_api_key(api_key, "api_key")
+
+
+def _request_model(max_seconds: float) -> type[GenerateRequest]:
+    """`GenerateRequest` with this server's length limit, in the OpenAPI schema too (clients and fuzzers see it)."""
+    return create_model(
+        "Body", __base__=GenerateRequest,
+        seconds=(float, Field(min(2.0, max_seconds), gt=0, le=max_seconds, allow_inf_nan=False,
+                              description=f"seconds of audio, at most {max_seconds:g}")),
+    )
+
+
+def _openapi_without_422(app: FastAPI) -> dict[str, Any]:
+    # FastAPI declares 422 HTTPValidationError on every operation with a body; this server
+    # answers a bad field with 400 ErrorBody (declared per route), so the schema says that.
+    if app.openapi_schema is None:
+        schema = FastAPI.openapi(app)
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                operation.get("responses", {}).pop("422", None)
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema.get("components", {}).get("schemas", {}).pop(name, None)
+    return app.openapi_schema
+
+
+def _authorizer(api_key: str | None):
+    """The dependency that admits a request with the key (any request, without one)."""
     def authorized(request: Request) -> None:
         if api_key is None:
             return
@@ -389,48 +408,60 @@ def create_app(bundle: Bundle, max_streams: int = 8, queue_limit: int = 16, max_
         if not hmac.compare_digest(given.encode(), api_key.encode()):
             raise _Unauthorized()
 
+    return authorized
+
+
+def _validation_error(error: RequestValidationError) -> JSONResponse:
+    """A bad body as one 400: the fields named, broken JSON located, bad mel values counted as one field."""
+    errors = error.errors()
+    broken = [e for e in errors if e["type"] == "json_invalid"]
+    if broken:  # its "loc" holds a character offset, not a field
+        where = broken[0]["loc"][-1]
+        reason = (broken[0].get("ctx") or {}).get("error", "JSON decode error")
+        return _error(400, f"body: not valid JSON ({reason} at character {where}); send a JSON object "
+                           'such as {"seconds": 2}', ["body"])
+    fields = [".".join(str(p) for p in e["loc"] if p != "body") or "body" for e in errors]
+    messages = [f"{f}: {e['msg']}" for f, e in zip(fields, errors)]
+    # Mel frames are checked value by value: thousands of bad values are one bad field, `mel`.
+    bad_frames = [i for i, f in enumerate(fields) if f.startswith("mel.")]
+    if bad_frames:
+        more = f" (and {len(bad_frames) - 1} more values)" if len(bad_frames) > 1 else ""
+        messages = [m for i, m in enumerate(messages) if i not in bad_frames]
+        messages.append(f"mel: frame {messages_frame(fields[bad_frames[0]])}: "
+                        f"{errors[bad_frames[0]]['msg']}{more}; send numbers, frames × n_mels")
+        fields = [f for i, f in enumerate(fields) if i not in bad_frames] + ["mel"]
+    return _error(400, "; ".join(messages), fields)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every error in the one `ErrorBody` shape, not FastAPI's ``{"detail": ...}``."""
     @app.exception_handler(RequestValidationError)
     async def bad_request(_: Request, error: RequestValidationError) -> JSONResponse:
-        errors = error.errors()
-        broken = [e for e in errors if e["type"] == "json_invalid"]
-        if broken:  # its "loc" holds a character offset, not a field
-            where = broken[0]["loc"][-1]
-            reason = (broken[0].get("ctx") or {}).get("error", "JSON decode error")
-            return _error(400, f"body: not valid JSON ({reason} at character {where}); send a JSON object "
-                               'such as {"seconds": 2}', ["body"])
-        fields = [".".join(str(p) for p in e["loc"] if p != "body") or "body" for e in errors]
-        messages = [f"{f}: {e['msg']}" for f, e in zip(fields, errors)]
-        # Mel frames are checked value by value: thousands of bad values are one bad field, `mel`.
-        bad_frames = [i for i, f in enumerate(fields) if f.startswith("mel.")]
-        if bad_frames:
-            more = f" (and {len(bad_frames) - 1} more values)" if len(bad_frames) > 1 else ""
-            messages = [m for i, m in enumerate(messages) if i not in bad_frames]
-            messages.append(f"mel: frame {messages_frame(fields[bad_frames[0]])}: "
-                            f"{errors[bad_frames[0]]['msg']}{more}; send numbers, frames × n_mels")
-            fields = [f for i, f in enumerate(fields) if i not in bad_frames] + ["mel"]
-        return _error(400, "; ".join(messages), fields)
+        return _validation_error(error)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        # 404, 405, ...: the same shape as every other error, not FastAPI's {"detail": ...}.
         message = {404: f"no such path: {request.url.path} (see /docs)",
                    405: f"method {request.method} not allowed on {request.url.path} (see /docs)"}
         return _error(error.status_code, message.get(error.status_code, str(error.detail)),
                       **(error.headers or {}))
-
-    @app.get("/healthz")
-    def health() -> dict[str, Any]:
-        return {"status": "ok", "active_streams": engine.active, "waiting": state["waiting"],
-                "max_streams": max_streams}
 
     @app.exception_handler(_Unauthorized)
     async def unauthorized(_: Request, __: Exception) -> JSONResponse:
         return _error(401, "missing or wrong API key: send `Authorization: Bearer KEY` or `X-API-Key: KEY`",
                       **{"WWW-Authenticate": "Bearer"})
 
+
+def _add_read_routes(app: FastAPI, service: "_Generation", authorized) -> None:
+    """/healthz, /v1/model, the page and the API reference."""
+    @app.get("/healthz")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "active_streams": service.batcher.active, "waiting": service.waiting,
+                "max_streams": service.max_streams}
+
     @app.get("/v1/model", dependencies=[Depends(authorized)], responses=_errors(401))
     def model_card() -> dict[str, Any]:
-        return bundle.card.to_dict()
+        return service.bundle.card.to_dict()
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
@@ -440,80 +471,54 @@ def create_app(bundle: Bundle, max_streams: int = 8, queue_limit: int = 16, max_
     def docs() -> str:
         return DOCS_PAGE.read_text()
 
-    async def generate(body: Body, http: Request) -> StreamingResponse:
+
+class _Generation:
+    """POST /v1/generate: validate, queue for a stream slot, submit to the batcher, stream the WAV."""
+
+    def __init__(self, bundle: Bundle, batcher: batching.Batcher, max_streams: int, queue_limit: int,
+                 max_seconds: float, timeout: float):
+        self.bundle, self.batcher = bundle, batcher
+        self.max_streams, self.queue_limit = max_streams, queue_limit
+        self.max_seconds, self.timeout = max_seconds, timeout
+        self.rate = bundle.card.sample_rate
+        self.waiting = 0
+        self.slots = asyncio.Semaphore(max_streams)
+        # Decoded once, at start (their checksums were checked when the bundle loaded).
+        self.excerpts = [load_excerpt(bundle.path, entry, self.rate) for entry in bundle.excerpts]
+
+    async def generate(self, body: GenerateRequest, http: Request) -> StreamingResponse | JSONResponse:
         started = time.monotonic()
+        left = lambda: self.timeout - (time.monotonic() - started)
         try:
-            speaker = resolve_speaker(bundle, None if body.speaker is None else str(body.speaker))
+            speaker = resolve_speaker(self.bundle, None if body.speaker is None else str(body.speaker))
         except ValueError as error:
             return _error(400, f"speaker: {error}", ["speaker"])
-        prime = mel = None
         try:
-            # Off the event loop: decoding an uploaded clip takes a moment.
-            if bundle.local_conditioning:
-                # Vocoding: the conditioning sets the length, and generation starts from silence
-                # (a receptive field of it, read against the first frames), as `generate --mel-from`.
-                for name in ("seconds", "prime", "prime_audio"):
-                    if name in body.model_fields_set and getattr(body, name) is not None:
-                        raise _BadField(name, "a mel-conditioned model vocodes its conditioning (`mel` or `mel_audio`) "
-                                              "from silence, as long as the frames: leave it out")
-                mel = await asyncio.to_thread(request_mel, bundle, body.mel, body.mel_audio, max_seconds)
-            else:
-                for name in ("mel", "mel_audio"):
-                    if getattr(body, name) is not None:
-                        raise _BadField(name, "the model is not mel-conditioned: it takes no mel frames "
-                                              "(GET /v1/model: conditioning.local is null)")
-                prime = await asyncio.to_thread(request_prime, bundle, excerpts, body.prime, body.prime_audio,
-                                                speaker, body.seed)
+            prime, mel = await self._conditioning(body, speaker)
         except _BadField as error:
             return _error(400, str(error), [error.field])
-        if slots.locked() and state["waiting"] >= queue_limit:
+        if self.slots.locked() and self.waiting >= self.queue_limit:
             return _error(429, "too many requests: all streams are busy and the queue is full; retry later",
                           **{"Retry-After": "1"})
         # With mel frames the stream is frames × hop samples: the receptive field of silence it
         # starts from, then the vocoded samples, so the WAV lines up with the frames' source.
-        lead = 0 if mel is None else bundle.card.receptive_field
-        if mel is None:
-            num_samples = max(1, int(round(body.seconds * rate)))
-        else:
-            num_samples = mel.shape[0] * bundle.hop_length - lead
+        lead = 0 if mel is None else self.bundle.card.receptive_field
+        num_samples = (max(1, int(round(body.seconds * self.rate))) if mel is None
+                       else mel.shape[0] * self.bundle.hop_length - lead)
+        refused = await self._wait_for_slot(http, left)
+        if refused is not None:
+            return refused
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
-
-        def deliver(chunk):
-            loop.call_soon_threadsafe(queue.put_nowait, None if chunk is None else to_pcm16(chunk[None]))
-
-        def left() -> float:
-            return timeout - (time.monotonic() - started)
-
+        deliver = lambda chunk: loop.call_soon_threadsafe(queue.put_nowait,
+                                                          None if chunk is None else to_pcm16(chunk[None]))
         request = batching.Request(num_samples, body.temperature, body.seed, speaker, deliver, prime, mel)
-        # Wait for a slot, but not for a client that has left (it must not keep its place in
-        # the queue, or the queue fills with ghosts and real clients get 429) nor past the timeout.
-        state["waiting"] += 1
-        acquire = asyncio.ensure_future(slots.acquire())
-        gone = asyncio.ensure_future(_disconnected(http))
-        try:
-            await asyncio.wait({acquire, gone}, timeout=max(left(), 0), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            state["waiting"] -= 1
-            gone.cancel()  # no effect on a finished task
-            acquire.cancel()
-        left_early = gone.done() and not gone.cancelled() and gone.exception() is None
-        if acquire.done() and not acquire.cancelled():
-            if left_early:
-                slots.release()  # acquired just as the client left
-        else:
-            if left_early:
-                return _error(499, "client closed the request")  # nobody is there to read it
-            return _error(503, f"timed out after {timeout:g} s waiting for a free stream; retry later",
-                          **{"Retry-After": "1"})
-        if left_early:
-            return _error(499, "client closed the request")
-        engine.submit(request)  # accepted before the first byte goes out
+        self.batcher.submit(request)  # accepted before the first byte goes out
 
         def release() -> None:
             # Finished, timed out, or the client went away: free the slot, exactly once.
-            engine.cancel(request)
-            slots.release()
+            self.batcher.cancel(request)
+            self.slots.release()
 
         # The status goes out with the first audio, so a request that times out before any
         # audio gets an error status, not a 200 with an empty WAV.
@@ -521,32 +526,71 @@ def create_app(bundle: Bundle, max_streams: int = 8, queue_limit: int = 16, max_
             first = await asyncio.wait_for(queue.get(), max(left(), 0))
         except asyncio.TimeoutError:
             release()
-            return _error(504, f"timed out after {timeout:g} s before any audio was generated; retry later")
+            return _error(504, f"timed out after {self.timeout:g} s before any audio was generated; retry later")
         except BaseException:
             release()
             raise
+        header = wav_header(lead + num_samples, self.rate) + bytes(2 * lead)
+        return _SlotResponse(_wav_stream(header, first, queue, left), release, media_type="audio/wav")
 
-        async def stream():
-            yield wav_header(lead + num_samples, rate) + bytes(2 * lead) + (first or b"")
-            if first is None:
-                return
-            while True:
-                try:
-                    data = await asyncio.wait_for(queue.get(), left())
-                except asyncio.TimeoutError:
-                    return  # the stream ends short of its header's length: the client sees a truncated WAV
-                if data is None:
-                    return
-                yield data
+    async def _conditioning(self, body: GenerateRequest, speaker: int | None) -> tuple[Any, Any]:
+        """``(prime, mel)`` from the request; decoding runs off the event loop (an uploaded clip takes a moment)."""
+        if self.bundle.local_conditioning:
+            # Vocoding: the conditioning sets the length, and generation starts from silence
+            # (a receptive field of it, read against the first frames), as `generate --mel-from`.
+            for name in ("seconds", "prime", "prime_audio"):
+                if name in body.model_fields_set and getattr(body, name) is not None:
+                    raise _BadField(name, "a mel-conditioned model vocodes its conditioning (`mel` or `mel_audio`) "
+                                          "from silence, as long as the frames: leave it out")
+            return None, await asyncio.to_thread(request_mel, self.bundle, body.mel, body.mel_audio, self.max_seconds)
+        for name in ("mel", "mel_audio"):
+            if getattr(body, name) is not None:
+                raise _BadField(name, "the model is not mel-conditioned: it takes no mel frames "
+                                      "(GET /v1/model: conditioning.local is null)")
+        prime = await asyncio.to_thread(request_prime, self.bundle, self.excerpts, body.prime, body.prime_audio,
+                                        speaker, body.seed)
+        return prime, None
 
-        return _SlotResponse(stream(), release, media_type="audio/wav")
+    async def _wait_for_slot(self, http: Request, left) -> JSONResponse | None:
+        """Hold a stream slot (None), or the error to answer with.
 
-    # `Body` is local to this function, which postponed annotations cannot see: give FastAPI the class.
-    generate.__annotations__["body"] = Body
-    app.post("/v1/generate", dependencies=[Depends(authorized)],
-             responses={200: {"content": {"audio/wav": {}}}, **_errors(400, 401, 408, 413, 429, 503, 504)})(generate)
+        Waits, but not for a client that has left (it must not keep its place in the queue, or
+        the queue fills with ghosts and real clients get 429) nor past the timeout.
+        """
+        self.waiting += 1
+        acquire = asyncio.ensure_future(self.slots.acquire())
+        gone = asyncio.ensure_future(_disconnected(http))
+        try:
+            await asyncio.wait({acquire, gone}, timeout=max(left(), 0), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.waiting -= 1
+            gone.cancel()  # no effect on a finished task
+            acquire.cancel()
+        left_early = gone.done() and not gone.cancelled() and gone.exception() is None
+        acquired = acquire.done() and not acquire.cancelled()
+        if acquired and left_early:
+            self.slots.release()  # acquired just as the client left
+        if left_early:
+            return _error(499, "client closed the request")  # nobody is there to read it
+        if not acquired:
+            return _error(503, f"timed out after {self.timeout:g} s waiting for a free stream; retry later",
+                          **{"Retry-After": "1"})
+        return None
 
-    return app
+
+async def _wav_stream(header: bytes, first: bytes | None, queue: asyncio.Queue, left):
+    """The WAV header and the chunks as they arrive; a timeout ends it short of the header's length."""
+    yield header + (first or b"")
+    if first is None:
+        return
+    while True:
+        try:
+            data = await asyncio.wait_for(queue.get(), left())
+        except asyncio.TimeoutError:
+            return  # the stream ends short of its header's length: the client sees a truncated WAV
+        if data is None:
+            return
+        yield data
 
 
 def _timed_protocol(header_timeout: float):
