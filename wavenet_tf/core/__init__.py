@@ -10,5 +10,8 @@ these import none of them (a test walks the imports):
 - `ring_buffer`, `numpy_step`, `step_generator`: the incremental step's state, its NumPy
   reference (what ``step.onnx`` computes), and a driver over any step.
 - `audio`, `audio_cache`: any audio file to clean mono float32 at the model's rate, cached.
+- `bits`: bits/sample of logits and the unigram baseline.
 - `files`: atomic writes and SHA-256 checksums for run directories and bundles.
+- `card`: the bundle's model card (``model.json``) as a frozen dataclass: export writes it,
+  serving reads it.
 """
