@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test test-reliability test-deploy demo clean notebooks bench bench-data bench-train bench-learn browser-deps test-browser quality-deps bench-quality
+.PHONY: install test test-reliability test-deploy demo clean notebooks bench bench-data bench-train bench-learn browser-deps test-browser quality-deps bench-quality bench-recipe
 
 # The stamp is newer than every requirements file once the install has succeeded. The install
 # also compiles the native step engine (setup.py, serving/csrc) with the system's gcc.
@@ -51,6 +51,14 @@ QUALITY_MEL_CPU_MINUTES ?= 0
 bench-quality: $(STAMP) quality-deps
 	$(VENV)/bin/wavenet bench-quality --out bench_out/quality --cpu-minutes $(QUALITY_CPU_MINUTES) \
 		--speaker-cpu-minutes $(QUALITY_SPEAKER_CPU_MINUTES) --mel-cpu-minutes $(QUALITY_MEL_CPU_MINUTES)
+
+# Training-recipe levers (issue #16): `small` trained once per lever (warm-up + cosine decay, learning rate,
+# clipping, target length, batch size, embedding input, bfloat16) for RECIPE_CPU_MINUTES of CPU each, one
+# after the other, on bench-quality's instruments; held-out bits/sample beside a baseline run of the
+# defaults. Table on stdout; bench_out/recipe/recipe.json and one run per lever in bench_out/recipe/runs/.
+RECIPE_CPU_MINUTES ?= 5
+bench-recipe: $(STAMP) quality-deps
+	$(VENV)/bin/wavenet bench-recipe --out bench_out/recipe --cpu-minutes $(RECIPE_CPU_MINUTES)
 
 test-browser: $(STAMP) browser-deps
 	$(PY) -m pytest -m browser -p no:cacheprovider

@@ -22,6 +22,8 @@ OWN_FLAGS = {
     "bench-train": ["--presets", "--batch-size", "--target-length", "--steps", *REPORT],
     "bench-quality": ["--out", "--cpu-minutes", "--speaker-cpu-minutes", "--mel-cpu-minutes", "--preset",
                       "--steps-per-epoch", "--seconds", "--streams", "--seed", *REPORT],
+    "bench-recipe": ["--out", "--cpu-minutes", "--preset", "--levers", "--lever", "--base", "--data",
+                     "--steps-per-epoch", "--seed", *REPORT],
     "bench-data": ["data", "--preset", "--batches", "--train-steps", "--cache-dir", *REPORT],
     "train": ["data", "--out", "--preset", "--resume", "--val-data", "--mixed-precision", "--global-cond",
               "--allow-one-label", "--local-cond", "--strict", "--cache-dir", "-v"],
@@ -74,9 +76,9 @@ def commands_of(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
 
 
 def test_wavenet_lists_the_same_commands_in_the_same_order():
-    assert list(subparsers(cli.build_parser())) == ["info", "data", "bench-train", "bench-quality", "bench-data",
-                                                    "train", "evaluate", "export", "generate", "serve", "bench",
-                                                    "bench-levers", "demo"]
+    assert list(subparsers(cli.build_parser())) == ["info", "data", "bench-train", "bench-quality", "bench-recipe",
+                                                    "bench-data", "train", "evaluate", "export", "generate", "serve",
+                                                    "bench", "bench-levers", "demo"]
 
 
 @pytest.mark.parametrize("module", cli.COMMANDS, ids=lambda m: m.__name__.rsplit(".", 1)[-1])

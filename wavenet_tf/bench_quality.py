@@ -47,24 +47,54 @@ def _mean_measures(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def train_budgeted(data: Path, val: Path, run: Path, preset: str, cpu_minutes: float, steps_per_epoch: int,
-                   cache: Path, global_conditioning: bool = False, seed: int = 0) -> dict[str, Any]:
-    """Train ``preset`` on ``data`` until ``cpu_minutes`` of CPU are spent (resuming a run already there)."""
+def budgeted_configs(preset: str, cpu_minutes: float, steps_per_epoch: int, seed: int = 0,
+                     overrides: dict[str, dict[str, Any]] | None = None):
+    """The model, data and training configs of a budgeted run: the defaults, then ``overrides``."""
     from wavenet_tf.core.presets import get_preset
+
+    overrides = overrides or {}
+    return (get_preset(preset, **overrides.get("model", {})),
+            DataConfig(val_split=0.0, seed=seed).replace(**overrides.get("data", {})),
+            TrainConfig(epochs=100000, steps_per_epoch=steps_per_epoch, validation_steps=8, audio_every=0,
+                        max_cpu_minutes=cpu_minutes).replace(**overrides.get("train", {})))
+
+
+def train_budgeted(data: Path, val: Path, run: Path, preset: str, cpu_minutes: float, steps_per_epoch: int,
+                   cache: Path, global_conditioning: bool = False, seed: int = 0,
+                   overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Train ``preset`` on ``data`` until ``cpu_minutes`` of CPU are spent (resuming a run already there).
+
+    ``overrides`` ({"model": {...}, "data": {...}, "train": {...}}) change fields of the
+    defaults (`wavenet bench-recipe`'s levers). A decaying learning rate without
+    ``decay_steps`` is fitted to the budget (`wavenet_tf.recipe.budget_decay_steps`).
+    """
+    from wavenet_tf.recipe import PROBE_DECAY_STEPS, PROBE_EPOCHS, budget_decay_steps
     from wavenet_tf.train import train
 
+    overrides = overrides or {}
     resume = (run / "config.json").is_file()
     state_file = run / "state.json"
-    if resume and state_file.is_file():
-        state = json.loads(state_file.read_text())
-        if state.get("cpu_seconds", 0.0) >= 60.0 * cpu_minutes:
-            return state  # spent already: nothing to restore, nothing to train
-    return train(
-        data, run, get_preset(preset), DataConfig(val_split=0.0, seed=seed),
-        TrainConfig(epochs=100000, steps_per_epoch=steps_per_epoch, validation_steps=8, audio_every=0,
-                    max_cpu_minutes=cpu_minutes),
-        resume=resume, global_conditioning=global_conditioning, cache_dir=cache, val_source=val, verbose=0,
-    )
+    state = json.loads(state_file.read_text()) if resume and state_file.is_file() else None
+    if state and state.get("cpu_seconds", 0.0) >= 60.0 * cpu_minutes:
+        return state  # spent already: nothing to restore, nothing to train
+    model, data_config, config = budgeted_configs(preset, cpu_minutes, steps_per_epoch, seed, overrides)
+    run_it = lambda train_config, resume: train(
+        data, run, model, data_config, train_config, resume=resume, global_conditioning=global_conditioning,
+        cache_dir=cache, val_source=val, verbose=0)
+    if config.lr_schedule != "constant" and not config.decay_steps:
+        # A CPU budget has no step count: measure this run's CPU per step first, then decay to the budget.
+        if not state or state["epoch"] < PROBE_EPOCHS:
+            state = run_it(config.replace(epochs=PROBE_EPOCHS, decay_steps=PROBE_DECAY_STEPS), resume)
+            resume = True
+            if state.get("cpu_seconds", 0.0) >= 60.0 * cpu_minutes:
+                return state
+        saved = json.loads((run / "config.json").read_text())["train"]
+        # A run interrupted after its probe keeps the decay it was fitted for this budget.
+        fitted = (saved["decay_steps"] if saved["decay_steps"] not in (0, PROBE_DECAY_STEPS)
+                  and saved["max_cpu_minutes"] == cpu_minutes else None)
+        config = config.replace(decay_steps=fitted or budget_decay_steps(state["history"], cpu_minutes,
+                                                                         steps_per_epoch, config.warmup_steps))
+    return run_it(config, resume)
 
 
 def held_out_bits(run: Path, source: Path, cache: Path, global_conditioning: bool = False) -> dict[str, Any]:

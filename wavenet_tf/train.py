@@ -25,6 +25,7 @@ from wavenet_tf.core.presets import PRESETS
 from wavenet_tf.metrics import BitsPerSample
 from wavenet_tf.model import WaveNet
 from wavenet_tf.multiworker import fit_multiworker, make_strategy, per_replica_batch_size, worker_run
+from wavenet_tf.recipe import make_optimizer
 from wavenet_tf.run_dir import (RunLock, config_diff, new_state, open_run, read_state, verify_checkpoint,
                                 write_run_config)
 
@@ -68,9 +69,10 @@ def training_model(model: WaveNet) -> keras.Model:
     return TrainingView(model)
 
 
-def compile_for_training(model: keras.Model, learning_rate: float = 1e-3, jit_compile: bool = False) -> keras.Model:
+def compile_for_training(model: keras.Model, learning_rate: float = 1e-3, jit_compile: bool = False,
+                         optimizer: keras.optimizers.Optimizer | None = None) -> keras.Model:
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
+        optimizer=optimizer or keras.optimizers.Adam(learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=[BitsPerSample(), keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         jit_compile=jit_compile,
@@ -142,8 +144,8 @@ def train(
     with RunLock(run):
         # Read (and check) the commit point before anything in the run is rewritten.
         state = read_state(run) if resume and (run / "state.json").is_file() else new_state()
-        if train_config.precision != "float32":
-            keras.mixed_precision.set_global_policy(train_config.precision)
+        # Always set: the policy is process-wide, and a bfloat16 run must not leak into the next one.
+        keras.mixed_precision.set_global_policy(train_config.precision)
         keras.utils.set_random_seed(session.data_config.seed)
         prepared, model_config = _prepare_session(session, global_conditioning, local_conditioning, allow_one_label)
         return _train_session(dataclasses.replace(session, model_config=model_config), strategy, state, prepared)
@@ -248,7 +250,8 @@ def _build(session: _Session, strategy: tf.distribute.Strategy,
     config = session.train_config
     with strategy.scope():
         wavenet = WaveNet.from_model_config(session.model_config)
-        trainer = compile_for_training(training_model(wavenet), config.learning_rate, config.jit_compile)
+        trainer = compile_for_training(training_model(wavenet), jit_compile=config.jit_compile,
+                                       optimizer=make_optimizer(config))
         trainer.optimizer.build(trainer.trainable_variables)
         checkpoint = tf.train.Checkpoint(model=trainer, optimizer=trainer.optimizer)
         if state["checkpoint"]:

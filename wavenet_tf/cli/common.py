@@ -113,13 +113,19 @@ FIELD_HELP = {
     # TrainConfig
     "epochs": "epochs in total (an epoch is the checkpoint interval)",
     "steps_per_epoch": "optimizer steps per epoch",
-    "learning_rate": "Adam's learning rate",
+    "learning_rate": "Adam's peak learning rate (reached after the warm-up)",
     "validation_steps": "validation batches per epoch",
     "strategy": "default (one device), mirrored (all local devices) or multiworker (TF_CONFIG)",
     "precision": "float32, mixed_float16 or mixed_bfloat16",
     "jit_compile": "XLA-compile the training step: true or false",
     "audio_every": "epochs between generated-audio summaries; 0 = off",
     "audio_seconds": "seconds of audio each summary generates",
+    "max_cpu_minutes": "stop at the end of the epoch that spends this many CPU-minutes; 0 = no limit",
+    "warmup_steps": "steps of linear learning-rate warm-up; 0 = none",
+    "lr_schedule": "learning rate after the warm-up: constant or cosine (decays to final_lr_fraction)",
+    "decay_steps": "step at which a cosine decay ends; 0 = epochs * steps_per_epoch",
+    "final_lr_fraction": "the decayed learning rate as a fraction of learning_rate, in [0, 1]",
+    "clip_norm": "clip gradients to this global L2 norm; 0 = no clipping",
 }
 
 
