@@ -236,3 +236,16 @@ def test_speaker_errors_name_the_flag_and_accept_only_ascii_ids(speaker_bundle, 
     _one_error_line(capsys, "--speaker", "neither an id")
     assert main(["generate", str(bundle), "--seconds", "0.05", "--out", out, "--speaker", "0"]) == 2
     _one_error_line(capsys, "--speaker", "not globally conditioned")
+
+
+def test_a_training_command_without_tensorflow_says_what_to_install(tmp_path):
+    # A serving-only install: `wavenet train` must name the missing package and the fix, no traceback.
+    write_builtin_dataset(tmp_path / "data", num_files=2, seconds=1.0, sample_rate=8000)
+    code = ("import sys\nfrom wavenet_tf.cli import main\n"
+            f"sys.exit(main(['train', {str(tmp_path / 'data')!r}, '--out', {str(tmp_path / 'run')!r}, "
+            "'--preset', 'tiny', '--epochs', '1']))")
+    out = run_without_tensorflow(code)
+    assert out.returncode != 0 and "Traceback" not in out.stderr, out.stderr[-2000:]
+    line = [l for l in out.stderr.splitlines() if "wavenet train" in l]
+    assert line and "tensorflow" in line[0] and "pip install -r requirements.txt" in line[0], out.stderr[-2000:]
+    assert not (tmp_path / "run").exists()

@@ -46,4 +46,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("WAVENET_DEBUG"):
             raise
         return fail(str(error))
+    except ImportError as error:
+        # A serving-only install has no TensorFlow: name what is missing and how to add it.
+        if os.environ.get("WAVENET_DEBUG"):
+            raise
+        name = getattr(error, "name", None)
+        missing = f"cannot import {name}" if name else str(error).splitlines()[0]
+        return fail(f"wavenet {args.command}: {missing}; this command needs the training "
+                    "requirements: pip install -r requirements.txt (a serving install runs generate, serve, "
+                    "evaluate --engine step and bench)")
 
