@@ -15,8 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 FRAMEWORKS = {"tensorflow", "keras", "tf2onnx"}
 RUNTIME = {"onnxruntime", "onnx"}
-APPLICATIONS = ("wavenet_tf.cli", "wavenet_tf.demo", "wavenet_tf.bench_quality", "wavenet_tf.bench_data",
-                "wavenet_tf.bench_train")
+APPLICATIONS = ("wavenet_tf.cli", "wavenet_tf.demo", "wavenet_tf.bench_quality", "wavenet_tf.bench_recipe",
+                "wavenet_tf.bench_data", "wavenet_tf.bench_train")
 
 
 def layer(module: str) -> str:

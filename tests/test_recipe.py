@@ -12,9 +12,8 @@ from wavenet_tf.cli import build_parser, main
 from wavenet_tf.cli.common import config_overrides
 from wavenet_tf.core.config import DataConfig, TrainConfig
 from wavenet_tf.core.presets import get_preset
-from wavenet_tf.recipe import (
-    WarmupDecay, budget_decay_steps, learning_rate, make_optimizer, parse_lever, split_overrides,
-)
+from wavenet_tf.bench_recipe import parse_lever, split_overrides
+from wavenet_tf.recipe import WarmupDecay, budget_decay_steps, learning_rate, make_optimizer
 from wavenet_tf.train import train
 
 NARROW = dict(residual_channels=8, gate_channels=8, skip_channels=16)
