@@ -139,15 +139,19 @@ def test_load_at_and_above_the_batching_limit(speaker_bundle):
             memory.append(process.memory_info().rss)
             served = [r for r in results if r["status"] == 200 and not r["disconnected"]]
             refused = sum(r["status"] == 429 for r in results)
+            # A client meant to hang up may itself be refused first (the queue is full when it arrives), so
+            # count the hang-ups that happened rather than the ones planned.
+            disconnected = sum(r["disconnected"] for r in results)
             failed = [r["status"] for r in results if r["status"] not in (200, 429)]
             assert not failed, failed  # refusing is the only way to degrade
-            assert len(served) + refused + disconnecting == clients
+            assert len(results) == clients and len(served) + refused + disconnected == clients
+            assert disconnected <= disconnecting and (disconnecting == 0 or disconnected + refused >= disconnecting)
             assert all(abs(r["audio_s"] - seconds) < 1e-3 for r in served)  # complete streams
             real_time = sum(r["audio_s"] >= r["wall_s"] for r in served)  # delivered at least as fast as played
             gaps = [g for r in served for g in r["gaps"]]
             audio = sum(r["audio_s"] for r in results)
             health = httpx.get(f"{base}/healthz").json()
-            report.append(dict(clients=clients, served=len(served), refused=refused, disconnected=disconnecting,
+            report.append(dict(clients=clients, served=len(served), refused=refused, disconnected=disconnected,
                                samples_per_s=audio * rate / wall, real_time=real_time,
                                p99_gap_ms=1000 * statistics.quantiles(gaps, n=100)[98] if len(gaps) > 1 else 0.0,
                                active_after=health["active_streams"], rss_mb=memory[-1] / 2**20))
