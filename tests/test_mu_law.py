@@ -66,3 +66,13 @@ def test_silence_class_is_the_class_of_amplitude_zero(channels):
     assert isinstance(silence, int)
     assert silence == np_mu.mu_law_encode(np.zeros(3), channels)[0] == channels // 2
     assert np_mu.mu_law_decode(np.array([silence]), channels)[0] == pytest.approx(0.0, abs=1.0 / channels)
+
+
+@pytest.mark.parametrize("channels", [2, 16, 256])
+def test_amplitude_features_are_each_class_level_and_amplitude(channels):
+    features = np_mu.amplitude_features(channels)
+    classes = np.arange(channels)
+    assert features.shape == (channels, 2) and features.dtype == np.float32
+    np.testing.assert_allclose(features[:, 0], np.linspace(-1, 1, channels), atol=1e-6)
+    np.testing.assert_array_equal(features[:, 1], np_mu.mu_law_decode(classes, channels))
+    assert features[0].tolist() == [-1, -1] and features[-1].tolist() == [1, 1]

@@ -24,8 +24,9 @@ NARROW = dict(residual_channels=8, gate_channels=8, skip_channels=16)
         ("tiny", dict(local_conditioning_channels=5, upsample_scales=(2, 4))),
         ("tiny", dict(input_encoding="embedding", initial_kernel_size=3, kernel_size=3, dilations=(1, 2, 4, 8))),
         ("small", dict(NARROW, dilations=(1, 2, 4, 8, 16, 32, 64, 128))),
+        ("tiny", dict(input_encoding="one_hot_amplitude", dilations=(1, 2, 4, 8))),
     ],
-    ids=["tiny", "global", "local", "embedding-kernel3", "small-structure"],
+    ids=["tiny", "global", "local", "embedding-kernel3", "small-structure", "one-hot-amplitude"],
 )
 def test_teacher_forced_step_equals_full_forward(rng, preset, overrides):
     config = get_preset(preset, **overrides)

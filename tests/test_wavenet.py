@@ -137,8 +137,9 @@ def test_preset_receptive_fields(preset, field):
         {"local_conditioning_channels": 6, "upsample_scales": (2, 4)},
         {"global_conditioning_classes": 2, "local_conditioning_channels": 3, "upsample_scales": (8,),
          "input_encoding": "embedding"},
+        {"input_encoding": "one_hot_amplitude"},
     ],
-    ids=["plain", "global", "local", "both-embedding"],
+    ids=["plain", "global", "local", "both-embedding", "one-hot-amplitude"],
 )
 def test_keras_save_load_identical_outputs(rng, tmp_path, overrides):
     config = get_preset("tiny", **overrides)
@@ -152,6 +153,22 @@ def test_keras_save_load_identical_outputs(rng, tmp_path, overrides):
     assert loaded.model_config == config
     assert WaveNet.from_config(model.get_config()).model_config == config
     np.testing.assert_array_equal(_logits(loaded, inputs), _logits(model, inputs))
+
+
+def test_one_hot_amplitude_input_is_a_fixed_table_that_training_leaves_alone(rng):
+    model = WaveNet.from_preset("tiny", input_encoding="one_hot_amplitude")
+    table = model.input_embedding.embeddings.numpy()
+    assert table.shape == (256, 258)
+    np.testing.assert_array_equal(table[:, :256], np.eye(256))
+    assert table[0, 256] == -1 and table[255, 256] == 1 and np.all(np.diff(table[:, 257]) > 0)
+    assert all(w is not model.input_embedding.embeddings for w in model.trainable_weights)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    audio = rng.integers(0, 256, (2, 200)).astype("int32")
+    before = model.initial_conv.kernel.numpy()
+    model.train_on_batch({"audio": audio}, audio)
+    assert not np.array_equal(model.initial_conv.kernel.numpy(), before)  # the step did train
+    np.testing.assert_array_equal(model.input_embedding.embeddings.numpy(), table)
 
 
 def test_global_conditioning_changes_the_prediction(rng):

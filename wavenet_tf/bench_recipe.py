@@ -33,6 +33,7 @@ LEVERS: dict[str, dict[str, Any]] = {
     "batch-16": {"batch_size": 16},
     "clip-1": {"clip_norm": 1.0},
     "embedding": {"input_encoding": "embedding"},
+    "one-hot-amplitude": {"input_encoding": "one_hot_amplitude"},
     "bfloat16": {"precision": "mixed_bfloat16"},
 }
 

@@ -91,7 +91,7 @@ FIELD_HELP = {
     "residual_channels": "channels of the residual stream",
     "gate_channels": "channels of each half (filter, gate) of the gated unit",
     "skip_channels": "channels of the skip outputs and the output head",
-    "input_encoding": "how input classes enter the network: one_hot or embedding",
+    "input_encoding": "how input classes enter the network: one_hot, embedding or one_hot_amplitude (one-hot plus the class's level and amplitude)",
     "global_conditioning_classes": "global classes (speakers, instruments); 0 = off (set by --global-cond)",
     "global_conditioning_channels": "width of the global class embedding",
     "local_conditioning_channels": "mel bands of local conditioning; 0 = off (set by --local-cond)",

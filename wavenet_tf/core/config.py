@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-INPUT_ENCODINGS = ("one_hot", "embedding")
+INPUT_ENCODINGS = ("one_hot", "embedding", "one_hot_amplitude")
 
 
 class _Config:
@@ -110,7 +110,8 @@ class ModelConfig(_Config):
     gate_channels: int = 32
     # Channels of each block's skip output and of the first 1x1 of the output head.
     skip_channels: int = 128
-    # How input classes enter the network: "one_hot" (the paper) or a learned "embedding".
+    # How input classes enter the network: "one_hot" (the paper), a learned "embedding", or
+    # "one_hot_amplitude" (the one-hot plus each class's companded level and linear amplitude).
     input_encoding: str = "one_hot"
     # Number of global conditioning classes (speakers, instruments); 0 turns it off.
     global_conditioning_classes: int = 0

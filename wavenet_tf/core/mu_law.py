@@ -52,3 +52,15 @@ def mu_law_decode(classes: np.ndarray, quantization_channels: int = 256) -> np.n
     mu = np.float64(quantization_channels - 1)
     y = np.asarray(classes, dtype=np.float64) * 2.0 / mu - 1.0
     return mu_law_expand(y, quantization_channels)
+
+
+def amplitude_features(quantization_channels: int = 256) -> np.ndarray:
+    """Each class's companded level and linear amplitude, ``(quantization_channels, 2)`` float32 in [-1, 1].
+
+    The ``one_hot_amplitude`` input encoding appends these two columns to the one-hot: the
+    network then sees from its first step that class 200 lies between 199 and 201, which a
+    one-hot alone has to learn class by class.
+    """
+    classes = np.arange(quantization_channels)
+    levels = classes * 2.0 / (quantization_channels - 1) - 1.0
+    return np.stack([levels, mu_law_decode(classes, quantization_channels)], axis=1).astype(np.float32)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
 from wavenet_tf.core.config import ModelConfig
+from wavenet_tf.core.mu_law import amplitude_features
 from wavenet_tf.model.causal_conv1d import CausalConv1D
 from wavenet_tf.model.residual_block import ResidualBlock
 from wavenet_tf.model.upsample_network import UpsampleNetwork
@@ -18,7 +20,7 @@ from wavenet_tf.core.presets import get_preset
 class WaveNet(keras.Model):
     """WaveNet (van den Oord et al., 2016, https://arxiv.org/abs/1609.03499).
 
-    ``audio`` classes -> one-hot (or embedding) -> initial `CausalConv1D` ->
+    ``audio`` classes -> one-hot (or embedding, or one-hot plus amplitude) -> initial `CausalConv1D` ->
     ``num_stacks × dilations`` `ResidualBlock`s -> sum of skips -> ReLU -> 1x1 -> ReLU
     -> 1x1 -> ``quantization_channels`` logits. The logits at time ``t`` are the
     distribution of sample ``t + 1`` given samples ``<= t`` (and the conditioning); they
@@ -52,10 +54,14 @@ class WaveNet(keras.Model):
         c = config
 
         # === Layers ===
-        input_embedding = (
-            keras.layers.Embedding(c.quantization_channels, c.residual_channels, name="input_embedding")
-            if c.input_encoding == "embedding" else None
-        )
+        input_embedding = None
+        if c.input_encoding == "embedding":
+            input_embedding = keras.layers.Embedding(c.quantization_channels, c.residual_channels, name="input_embedding")
+        elif c.input_encoding == "one_hot_amplitude":
+            # A fixed table: the one-hot and two amplitude columns, so the step export folds it
+            # into the first layer's tables exactly as it folds a learned embedding.
+            input_embedding = keras.layers.Embedding(
+                c.quantization_channels, c.quantization_channels + 2, trainable=False, name="input_embedding")
         initial_conv = CausalConv1D(
             c.residual_channels, c.initial_kernel_size, use_bias=c.use_bias, name="initial_conv"
         )
@@ -90,6 +96,10 @@ class WaveNet(keras.Model):
         inputs = {"audio": audio}
         if input_embedding is not None:
             x = input_embedding(audio)
+            if c.input_encoding == "one_hot_amplitude":
+                input_embedding.embeddings.assign(np.concatenate(
+                    [np.eye(c.quantization_channels, dtype=np.float32), amplitude_features(c.quantization_channels)],
+                    axis=1))
         else:
             x = ops.one_hot(audio, c.quantization_channels)
         x = initial_conv(x)
