@@ -45,11 +45,27 @@ def test_windows_longer_than_every_track_is_a_clear_error():
         window_dataset([np.zeros(100, "float32")], receptive_field=129, target_length=10, batch_size=1)
 
 
-def test_training_view_keeps_only_full_context_logits_and_shares_weights():
-    model = WaveNet.from_preset("tiny")
+@pytest.mark.parametrize("overrides", [{}, dict(global_conditioning_classes=3, input_encoding="embedding"),
+                                       dict(local_conditioning_channels=4, upsample_scales=(2, 4))],
+                         ids=["plain", "global", "local"])
+def test_training_view_is_the_full_context_logits_and_shares_weights(overrides):
+    """The view skips the head and skips of the context positions: the same numbers as cropping the model's."""
+    model = WaveNet.from_preset("tiny", **overrides)
+    rng = np.random.default_rng(0)
+    for weight in model.trainable_weights:  # lively biases, so a misaligned crop would show
+        weight.assign(rng.normal(0, 0.2, weight.shape).astype("float32"))
     view = training_model(model)
-    out = view({"audio": np.zeros((2, model.receptive_field + 9), "int32")})
-    assert out.shape == (2, 10, 256)
+    length = model.receptive_field + 31
+    inputs = {"audio": rng.integers(0, 256, (2, length)).astype("int32")}
+    if overrides.get("global_conditioning_classes"):
+        inputs["global_id"] = np.array([0, 2], "int32")
+    if overrides.get("local_conditioning_channels"):
+        inputs["mel"] = rng.normal(size=(2, length // 8, 4)).astype("float32")
+        inputs["audio"] = inputs["audio"][:, : length // 8 * 8]
+    out = keras.ops.convert_to_numpy(view(inputs))
+    full = keras.ops.convert_to_numpy(model(inputs))
+    assert out.shape == (2, inputs["audio"].shape[1] - model.receptive_field + 1, 256)
+    np.testing.assert_allclose(out, full[:, model.receptive_field - 1:], rtol=1e-5, atol=1e-5)
     assert {id(w) for w in view.weights} == {id(w) for w in model.weights}
 
 

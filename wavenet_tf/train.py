@@ -38,13 +38,13 @@ class TrainingView(keras.Model):
     """A view of a `WaveNet` whose outputs are only the logits with a full receptive field.
 
     The first ``receptive_field - 1`` positions of a window see causal zero padding
-    instead of audio; they are context, not targets. The view shares every weight with
+    instead of audio; they are context, not targets, and the view computes no skip output
+    or head for them (`WaveNet.full_context_logits`). The view shares every weight with
     the WaveNet: train the view, save the WaveNet.
     """
 
     def __init__(self, wavenet: WaveNet, **kwargs):
-        crop = keras.layers.Cropping1D((wavenet.receptive_field - 1, 0), name="full_context")
-        super().__init__(wavenet.inputs, crop(wavenet.outputs[0]), name=f"{wavenet.name}_training", **kwargs)
+        super().__init__(wavenet.inputs, wavenet.full_context_logits(), name=f"{wavenet.name}_training", **kwargs)
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Keras 3.15 under MultiWorkerMirroredStrategy reduces the first batch's whole

@@ -40,10 +40,11 @@ class ResidualBlock(keras.layers.Layer):
         inputs: ``(batch, time, residual_channels)``.
         global_condition: ``(batch, global_conditioning_channels)`` or None.
         local_condition: ``(batch, time, local_conditioning_channels)`` or None.
+        skip_from: compute the skip output for positions ``skip_from`` onwards only.
 
     Returns:
         ``(residual_output, skip_output)`` of shapes ``(batch, time, residual_channels)``
-        and ``(batch, time, skip_channels)``.
+        and ``(batch, time - skip_from, skip_channels)``.
 
     Example:
     >>> import numpy as np
@@ -109,7 +110,7 @@ class ResidualBlock(keras.layers.Layer):
         if self.residual_conv is not None:
             self.residual_conv.build((batch, time, self.gate_channels))
 
-    def call(self, inputs, global_condition=None, local_condition=None):
+    def call(self, inputs, global_condition=None, local_condition=None, skip_from=0):
         x = self.dilated_conv(inputs)
         if self.global_projection is not None:
             if global_condition is None:
@@ -122,7 +123,8 @@ class ResidualBlock(keras.layers.Layer):
         filter_part, gate_part = ops.split(x, 2, axis=-1)
         z = ops.tanh(filter_part) * ops.sigmoid(gate_part)
         residual = inputs + self.residual_conv(z) if self.residual_conv is not None else inputs
-        return residual, self.skip_conv(z)
+        # Training needs the skips of the full-context positions only (``skip_from`` onwards).
+        return residual, self.skip_conv(z[:, skip_from:] if skip_from else z)
 
     @property
     def receptive_field(self) -> int:

@@ -92,33 +92,17 @@ class WaveNet(keras.Model):
         )
 
         # === Functional graph ===
-        audio = keras.Input(shape=(None,), dtype="int32", name="audio")
-        inputs = {"audio": audio}
-        if input_embedding is not None:
-            x = input_embedding(audio)
-            if c.input_encoding == "one_hot_amplitude":
-                input_embedding.embeddings.assign(np.concatenate(
-                    [np.eye(c.quantization_channels, dtype=np.float32), amplitude_features(c.quantization_channels)],
-                    axis=1))
-        else:
-            x = ops.one_hot(audio, c.quantization_channels)
-        x = initial_conv(x)
-        global_condition = None
+        inputs = {"audio": keras.Input(shape=(None,), dtype="int32", name="audio")}
         if global_embedding is not None:
             inputs["global_id"] = keras.Input(shape=(), dtype="int32", name="global_id")
-            global_condition = global_embedding(inputs["global_id"])
-        local_condition = None
         if upsample_network is not None:
             inputs["mel"] = keras.Input(shape=(None, c.local_conditioning_channels), name="mel")
-            local_condition = upsample_network(inputs["mel"])
-        skips, layer_inputs = [], []
-        for block in residual_blocks:
-            layer_inputs.append(x)
-            x, skip = block(x, global_condition=global_condition, local_condition=local_condition)
-            skips.append(skip)
-        y = keras.layers.Add(name="skip_sum")(skips) if len(skips) > 1 else skips[0]
-        y = head_conv(ops.relu(y))
-        logits = logits_conv(ops.relu(y))
+        layers = dict(zip(_GRAPH_LAYERS, (input_embedding, initial_conv, global_embedding, upsample_network,
+                                          residual_blocks, head_conv, logits_conv)))
+        logits, layer_inputs = _graph(c, layers, inputs)
+        if c.input_encoding == "one_hot_amplitude":
+            input_embedding.embeddings.assign(np.concatenate(
+                [np.eye(c.quantization_channels, dtype=np.float32), amplitude_features(c.quantization_channels)], axis=1))
 
         super().__init__(inputs=inputs, outputs=logits, **model_kwargs)
 
@@ -141,6 +125,18 @@ class WaveNet(keras.Model):
         """
         return keras.Model(self.inputs, [self.output, *self._layer_input_tensors], name=f"{self.name}_layer_inputs")
 
+    def full_context_logits(self):
+        """The symbolic logits of only the positions that see a full receptive field.
+
+        The same layers on the same inputs, but every skip 1x1 and the output head run on
+        positions ``receptive_field - 1`` onwards only: the positions before see causal zero
+        padding, and training crops them anyway. At a window of ``receptive_field + 2,047``
+        samples of `small` that is a quarter fewer multiply-adds a step, for the same numbers.
+        """
+        layers = {name: getattr(self, name) for name in _GRAPH_LAYERS}
+        inputs = {tensor.name: tensor for tensor in self.inputs}
+        return _graph(self.model_config, layers, inputs, skip_from=self.receptive_field - 1)[0]
+
     @classmethod
     def from_model_config(cls, config: ModelConfig, **kwargs: Any) -> "WaveNet":
         return cls(**config.to_dict(), **kwargs)
@@ -160,3 +156,31 @@ class WaveNet(keras.Model):
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "WaveNet":
         return cls(**config)
+
+
+# The sub-layers the forward pass uses, by the attribute names the model keeps them under.
+_GRAPH_LAYERS = ("input_embedding", "initial_conv", "global_embedding", "upsample_network", "residual_blocks",
+                 "head_conv", "logits_conv")
+
+
+def _graph(c: ModelConfig, layers: dict[str, Any], inputs: dict[str, Any], skip_from: int = 0):
+    """The forward pass through ``layers``: (logits from position ``skip_from`` on, each block's input)."""
+    audio = inputs["audio"]
+    if layers["input_embedding"] is not None:
+        x = layers["input_embedding"](audio)
+    else:
+        x = ops.one_hot(audio, c.quantization_channels)
+    x = layers["initial_conv"](x)
+    global_condition = local_condition = None
+    if layers["global_embedding"] is not None:
+        global_condition = layers["global_embedding"](inputs["global_id"])
+    if layers["upsample_network"] is not None:
+        local_condition = layers["upsample_network"](inputs["mel"])
+    skips, layer_inputs = [], []
+    for block in layers["residual_blocks"]:
+        layer_inputs.append(x)
+        x, skip = block(x, global_condition=global_condition, local_condition=local_condition, skip_from=skip_from)
+        skips.append(skip)
+    y = keras.layers.Add(name="skip_sum" if not skip_from else None)(skips) if len(skips) > 1 else skips[0]
+    y = layers["head_conv"](ops.relu(y))
+    return layers["logits_conv"](ops.relu(y)), layer_inputs
