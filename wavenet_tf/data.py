@@ -8,7 +8,7 @@
 
 The model's logit at input position ``receptive_field − 1 + i`` is the prediction of
 target ``i`` and the first with a full receptive field, so no loss is ever computed on
-padding (`wavenet_tf.train.training_model` crops the rest).
+padding (`wavenet_tf.train.training_model` computes no output for the rest).
 """
 
 from __future__ import annotations
