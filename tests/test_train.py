@@ -94,6 +94,16 @@ def test_existing_run_needs_resume_and_a_changed_model_is_refused(data_dir, tmp_
     assert main(["train", "--out", str(tmp_path / "nothing"), "--resume"]) == 2
 
 
+@pytest.mark.parametrize("flag", ["--global-cond", "--local-cond"])
+def test_the_same_conditioned_command_resumes(data_dir, tmp_path, capsys, flag):
+    """`--global-cond` settles the class count (and `--local-cond` the mel fields) when a run begins;
+    the same command with --resume used to be refused as a changed model (bench-quality's speaker run)."""
+    args = small_run(data_dir, tmp_path / "run", tmp_path / "c", flag, "--steps-per-epoch", "1", "--audio-every", "0")
+    assert main([*args, "--epochs", "1"]) == 0
+    assert main([*args, "--epochs", "2", "--resume"]) == 0, capsys.readouterr().err
+    assert json.loads((tmp_path / "run" / "state.json").read_text())["epoch"] == 2
+
+
 def test_local_cond_decodes_the_data_once_with_the_vocoder_presets_mel(data_dir, tmp_path, monkeypatch, caplog):
     """`--local-cond` used to prepare the data twice (the first time without mel frames) and to
     take 80 bands and upsample scales (4, 8, 8) from constants hidden in `train`."""

@@ -131,6 +131,13 @@ def train(
     record = None
     if saved is not None:
         saved_model, saved_data, _, record = saved
+        if model_config is not None:
+            # --global-cond / --local-cond settled these fields when the run began: the same
+            # command with --resume means the same model.
+            if global_conditioning and not model_config.global_conditioning_classes:
+                model_config = model_config.replace(global_conditioning_classes=saved_model.global_conditioning_classes)
+            if local_conditioning and not model_config.local_conditioning_channels:
+                model_config = with_local_conditioning(model_config)
         if model_config is not None and model_config != saved_model:
             raise RunError(f"{run}: refusing to resume with a changed model configuration "
                            f"({'; '.join(config_diff(saved_model.to_dict(), model_config.to_dict()))}). "
