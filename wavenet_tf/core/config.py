@@ -74,6 +74,12 @@ class _Config:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{type(self).__name__}.{name} must be a positive integer, got {value!r}.")
 
+    def _require_finite_numbers(self, *names: str) -> None:
+        for name in names:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{type(self).__name__}.{name} must be a finite number, got {value!r}.")
+
 
 def _doubling(top: int) -> tuple[int, ...]:
     """Dilations 1, 2, 4, ..., top — one WaveNet "stack"."""
@@ -234,10 +240,7 @@ class DataConfig(_Config):
 
     def __post_init__(self) -> None:
         self._require_positive_ints("trim_frame_length", "n_fft", "target_length", "batch_size")
-        for name in ("trim_top_db", "fmin", "fmax", "val_split", "max_seconds"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"DataConfig.{name} must be a finite number, got {value!r}.")
+        self._require_finite_numbers("trim_top_db", "fmin", "fmax", "val_split", "max_seconds")
         if self.trim_top_db < 0:
             raise ValueError(f"DataConfig.trim_top_db must be >= 0 (0 disables trimming), got {self.trim_top_db!r}.")
         if not 0.0 <= self.val_split < 1.0:
@@ -313,10 +316,7 @@ class TrainConfig(_Config):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"TrainConfig.{name} must be an integer >= 0 (0: off), got {value!r}.")
-        for name in ("final_lr_fraction", "clip_norm"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"TrainConfig.{name} must be a finite number, got {value!r}.")
+        self._require_finite_numbers("learning_rate", "audio_seconds", "final_lr_fraction", "clip_norm")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"TrainConfig.lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}.")
         if not 0.0 <= self.final_lr_fraction <= 1.0:
@@ -326,10 +326,6 @@ class TrainConfig(_Config):
         if self.lr_schedule != "constant" and self.decay_steps and self.decay_steps <= self.warmup_steps:
             raise ValueError(f"TrainConfig.decay_steps ({self.decay_steps}) must exceed warmup_steps "
                              f"({self.warmup_steps}) for lr_schedule {self.lr_schedule!r} (or be 0: the whole run).")
-        for name in ("learning_rate", "audio_seconds"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"TrainConfig.{name} must be a finite number, got {value!r}.")
         if not self.max_cpu_minutes >= 0:
             raise ValueError(f"TrainConfig.max_cpu_minutes must be >= 0 (0: no limit), got {self.max_cpu_minutes!r}.")
         if not self.learning_rate > 0:
