@@ -53,7 +53,7 @@ bench-quality: $(STAMP) quality-deps
 		--speaker-cpu-minutes $(QUALITY_SPEAKER_CPU_MINUTES) --mel-cpu-minutes $(QUALITY_MEL_CPU_MINUTES)
 
 # Training-recipe levers (issue #16): `small` trained once per lever (warm-up + cosine decay, learning rate,
-# clipping, target length, batch size, embedding input, bfloat16) for RECIPE_CPU_MINUTES of CPU each, one
+# clipping, target length, batch size, input encoding, bfloat16) for RECIPE_CPU_MINUTES of CPU each, one
 # after the other, on bench-quality's instruments; held-out bits/sample beside a baseline run of the
 # defaults. Table on stdout; bench_out/recipe/recipe.json and one run per lever in bench_out/recipe/runs/.
 RECIPE_CPU_MINUTES ?= 5

@@ -69,6 +69,7 @@ def train_budgeted(data: Path, val: Path, run: Path, preset: str, cpu_minutes: f
     ``decay_steps`` is fitted to the budget (`wavenet_tf.recipe.budget_decay_steps`).
     """
     from wavenet_tf.recipe import PROBE_DECAY_STEPS, PROBE_EPOCHS, budget_decay_steps
+    from wavenet_tf.run_dir import load_run_config
     from wavenet_tf.train import train
 
     overrides = overrides or {}
@@ -88,10 +89,10 @@ def train_budgeted(data: Path, val: Path, run: Path, preset: str, cpu_minutes: f
             resume = True
             if state.get("cpu_seconds", 0.0) >= 60.0 * cpu_minutes:
                 return state
-        saved = json.loads((run / "config.json").read_text())["train"]
+        saved = load_run_config(run)[2]
         # A run interrupted after its probe keeps the decay it was fitted for this budget.
-        fitted = (saved["decay_steps"] if saved["decay_steps"] not in (0, PROBE_DECAY_STEPS)
-                  and saved["max_cpu_minutes"] == cpu_minutes else None)
+        fitted = (saved.decay_steps if saved.decay_steps not in (0, PROBE_DECAY_STEPS)
+                  and saved.max_cpu_minutes == cpu_minutes else None)
         config = config.replace(decay_steps=fitted or budget_decay_steps(state["history"], cpu_minutes,
                                                                          steps_per_epoch, config.warmup_steps))
     return run_it(config, resume)

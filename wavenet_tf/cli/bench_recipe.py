@@ -14,7 +14,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "bench-recipe", help="training-recipe levers, each trained for the same CPU budget on bench-quality's audio",
         formatter_class=Formatter,
         description="Train the preset once per lever (learning rate, warm-up and cosine decay, target length, "
-                    "batch size, gradient clipping, embedding input, bfloat16; see wavenet_tf/bench_recipe.py) for "
+                    "batch size, gradient clipping, input encoding, bfloat16; see wavenet_tf/bench_recipe.py) for "
                     "the same budget of CPU time, one after the other, on bench-quality's rendered instrument "
                     "audio, and score each on the held-out pieces with bench-quality's scorer, beside a "
                     "baseline run of the defaults. Prints a table; writes OUT/recipe.json and one run per "
