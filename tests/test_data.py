@@ -11,8 +11,8 @@ from wavenet_tf.core.mu_law import mu_law_decode
 from wavenet_tf.core.audio import AudioInfo
 from wavenet_tf.cli import main
 from wavenet_tf.core.config import DataConfig
-from wavenet_tf.data import (DataError, Track, aligned_target_length, discover, prepare, split_by_file,
-                             window_dataset)
+from wavenet_tf.data import (DataError, Track, WindowMaker, aligned_target_length, discover, prepare,
+                             split_by_file, window_dataset)
 from wavenet_tf.core.mel import log_mel
 from wavenet_tf.core.presets import get_preset
 
@@ -130,6 +130,26 @@ def test_windows_are_deterministic_and_resume_at_a_step(builtin_folder, tmp_path
     np.testing.assert_array_equal(resumed[0]["audio"].numpy(), batches[3][0])
     # Label ids travel with their windows.
     assert set(np.concatenate([b[1] for b in batches])) <= {0, 1}
+
+
+def test_input_noise_jitters_inputs_only_at_its_fraction_and_is_a_function_of_the_window():
+    tracks = [np.sin(np.arange(20000) / 7.0).astype(np.float32) * 0.5]
+    clean = WindowMaker(tracks, 129, 512, 256, seed=3)
+    noisy = WindowMaker(tracks, 129, 512, 256, seed=3, input_noise=4.0, input_noise_fraction=0.5)
+    moved = []
+    for index in range(8):
+        (x, y, _, _), (xn, yn, _, _) = clean(index), noisy(index)
+        np.testing.assert_array_equal(y, yn)  # the targets are always the true next samples
+        np.testing.assert_array_equal(x[129:], y[:-1])  # inputs lead targets by one sample
+        np.testing.assert_array_equal(xn, noisy(index)[0])  # a pure function of (seed, index)
+        assert xn.min() >= 0 and xn.max() <= 255
+        moved.append(np.mean(xn != x))
+    # Half the samples drawn, and a rounded N(0, 4) moves about 90 % of those.
+    assert 0.38 < np.mean(moved) < 0.52
+    with pytest.raises(ValueError, match="input_noise_fraction"):
+        DataConfig(input_noise=2.0, input_noise_fraction=1.5)
+    with pytest.raises(ValueError, match="input_noise must be >= 0"):
+        DataConfig(input_noise=-1.0)
 
 
 def test_mel_frames_align_with_audio():

@@ -472,8 +472,11 @@ class WindowMaker:
     """
 
     def __init__(self, tracks: Sequence[Track | np.ndarray], receptive_field: int, target_length: int,
-                 quantization_channels: int, seed: int, hop_length: int = 0):
+                 quantization_channels: int, seed: int, hop_length: int = 0, input_noise: float = 0.0,
+                 input_noise_fraction: float = 0.0):
         self.tracks = tracks
+        self.receptive_field = receptive_field
+        self.input_noise, self.input_noise_fraction = float(input_noise), float(input_noise_fraction)
         self.arrays = [t.audio if isinstance(t, Track) else np.asarray(t, np.float32) for t in tracks]
         self.window = receptive_field + target_length
         self.stride = hop_length or 1
@@ -492,7 +495,8 @@ class WindowMaker:
             )
         self.cumulative = np.cumsum(starts)
 
-    def __call__(self, index) -> tuple[np.ndarray, np.int32, np.ndarray]:
+    def __call__(self, index) -> tuple[np.ndarray, np.ndarray, np.int32, np.ndarray]:
+        """``(inputs, targets, label_id, mel)`` of window ``index``: inputs ``(RF + T - 1,)``, targets ``(T,)``."""
         rng = np.random.default_rng([self.seed, int(index)])
         position = int(rng.integers(0, self.cumulative[-1]))
         which = int(np.searchsorted(self.cumulative, position, side="right"))
@@ -503,7 +507,21 @@ class WindowMaker:
             mel = np.asarray(self.tracks[which].mel[frame : frame + self.num_frames], np.float32)
         else:
             mel = np.zeros((0, 0), np.float32)
-        return classes, self.label_ids[which], mel
+        inputs = self.jitter(classes[:-1], rng) if self.input_noise else classes[:-1]
+        return inputs, classes[self.receptive_field:], self.label_ids[which], mel
+
+    def jitter(self, inputs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``inputs`` with a fraction of their classes moved by Gaussian noise rounded to whole classes.
+
+        Only the inputs: the targets stay the true next samples. A model that has only ever
+        read clean pasts meets its own draws at generation time, each a little off, and
+        amplifies the errors into noise (exposure bias); one taught that its past may be off
+        keeps the tone. Drawn from the window's own generator: still a pure function of
+        ``(seed, index)``.
+        """
+        moved = rng.random(inputs.shape) < self.input_noise_fraction
+        offsets = np.rint(rng.normal(0.0, self.input_noise, inputs.shape)) * moved
+        return np.clip(inputs + offsets.astype(inputs.dtype), 0, self.quantization_channels - 1).astype(inputs.dtype)
 
 
 def window_dataset(
@@ -517,6 +535,8 @@ def window_dataset(
     global_conditioning: bool = False,
     local_conditioning: bool = False,
     hop_length: int = 1,
+    input_noise: float = 0.0,
+    input_noise_fraction: float = 0.0,
 ):
     """An endless stream of training batches drawn at random from ``tracks``.
 
@@ -539,6 +559,9 @@ def window_dataset(
         local_conditioning: add each window's mel frames as ``"mel"`` (windows then start
             on frame boundaries, and the input length must be a multiple of ``hop_length``).
         hop_length: samples per mel frame.
+        input_noise: σ, in classes, of the Gaussian jitter on training inputs (0: clean;
+            targets are always clean; `WindowMaker.jitter`).
+        input_noise_fraction: the fraction of input samples jittered.
 
     Returns:
         A `tf.data.Dataset` of ``(inputs, targets)``: ``inputs["audio"]`` int32
@@ -558,19 +581,19 @@ def window_dataset(
     if (global_conditioning or local_conditioning) and not all(isinstance(t, Track) for t in tracks):
         raise ValueError("conditioning needs Track objects (from `prepare`), not plain arrays.")
     make_window = WindowMaker(tracks, receptive_field, target_length, quantization_channels, seed,
-                              hop_length if local_conditioning else 0)
+                              hop_length if local_conditioning else 0, input_noise, input_noise_fraction)
     num_frames = input_length // hop_length
     n_mels = tracks[0].mel.shape[1] if local_conditioning else 0
 
     def to_example(index):
-        classes, label, mel = tf.numpy_function(make_window, [index], [tf.int32, tf.int32, tf.float32], stateful=False)
-        classes = tf.ensure_shape(classes, (window,))
-        inputs = {"audio": classes[:-1]}
+        audio, targets, label, mel = tf.numpy_function(make_window, [index], [tf.int32, tf.int32, tf.int32, tf.float32],
+                                                       stateful=False)
+        inputs = {"audio": tf.ensure_shape(audio, (input_length,))}
         if global_conditioning:
             inputs["global_id"] = tf.ensure_shape(label, ())
         if local_conditioning:
             inputs["mel"] = tf.ensure_shape(mel, (num_frames, n_mels))
-        return inputs, classes[receptive_field:]
+        return inputs, tf.ensure_shape(targets, (target_length,))
 
     options = tf.data.Options()
     # Under tf.distribute every worker builds the same stream and keeps its share of each batch.

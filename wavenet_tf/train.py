@@ -280,8 +280,10 @@ def _datasets(session: _Session, prepared, target_length: int,
     model, data = session.model_config, session.data_config
     common = dict(global_conditioning=bool(model.global_conditioning_classes),
                   local_conditioning=bool(model.local_conditioning_channels), hop_length=model.hop_length)
+    # Jitter reaches the training inputs only: validation scores clean pasts, as generation's bits are defined.
     train_data = window_dataset(prepared.train, model.receptive_field, target_length, data.batch_size,
-                                model.quantization_channels, seed=data.seed, start_step=start_step, **common)
+                                model.quantization_channels, seed=data.seed, start_step=start_step,
+                                input_noise=data.input_noise, input_noise_fraction=data.input_noise_fraction, **common)
     if not prepared.val:
         return train_data, None
     validation = window_dataset(prepared.val, model.receptive_field, target_length, data.batch_size,

@@ -237,10 +237,21 @@ class DataConfig(_Config):
     # Longest file accepted, in seconds; longer ones are skipped, by name. Decoding holds a
     # whole file in memory, so this bounds memory (an hour of 48 kHz stereo is ~1.4 GB).
     max_seconds: float = 3600.0
+    # σ, in mu-law classes, of Gaussian jitter (rounded to whole classes) on the training
+    # inputs, never the targets: a model that has only read clean pasts amplifies its own
+    # draws' errors into noise at generation time (exposure bias). 0: clean inputs.
+    input_noise: float = 0.0
+    # The fraction of input samples that get the jitter.
+    input_noise_fraction: float = 0.5
 
     def __post_init__(self) -> None:
         self._require_positive_ints("trim_frame_length", "n_fft", "target_length", "batch_size")
-        self._require_finite_numbers("trim_top_db", "fmin", "fmax", "val_split", "max_seconds")
+        self._require_finite_numbers("trim_top_db", "fmin", "fmax", "val_split", "max_seconds", "input_noise",
+                                     "input_noise_fraction")
+        if self.input_noise < 0:
+            raise ValueError(f"DataConfig.input_noise must be >= 0 (0: clean inputs), got {self.input_noise!r}.")
+        if not 0.0 <= self.input_noise_fraction <= 1.0:
+            raise ValueError(f"DataConfig.input_noise_fraction must be in [0, 1], got {self.input_noise_fraction!r}.")
         if self.trim_top_db < 0:
             raise ValueError(f"DataConfig.trim_top_db must be >= 0 (0 disables trimming), got {self.trim_top_db!r}.")
         if not 0.0 <= self.val_split < 1.0:
