@@ -389,13 +389,31 @@ TRAIN_SIZES = ["--epochs", "1", "--steps-per-epoch", "2", "--validation-steps", 
                "--target-length", "256", "--audio-every", "0"]
 MODEL_SIZES = ["--num-stacks", "1", "--dilations", "1,2,4,8", "--residual-channels", "8", "--gate-channels", "8",
                "--skip-channels", "16"]
-SHELL_ONLY = re.compile(r"[|&;<>()$`]")
+# What a shell would act on (pipes, redirections, expansions, globs, a leading VAR=value): such lines run in bash.
+SHELL_ONLY = re.compile(r"[|&;<>()$`*?~\[\]{}\\=]")
+
+
+def plain_wavenet(line: str) -> list[str] | None:
+    """The arguments of a line that is one `wavenet` command the shell would pass on unchanged, else None."""
+    words = tokens(line)
+    if words[:1] != ["wavenet"] or SHELL_ONLY.search(line.split(" #")[0]):
+        return None
+    return words[1:]
 
 
 def shrunk(argv: list[str]) -> list[str]:
     if argv[:1] != ["train"]:
         return argv
     return argv + TRAIN_SIZES + ([] if "--resume" in argv else MODEL_SIZES)
+
+
+def test_only_lines_a_shell_would_pass_on_unchanged_run_in_this_process():
+    assert plain_wavenet("wavenet generate b --seconds 5 --out five.wav   # a comment") == \
+        ["generate", "b", "--seconds", "5", "--out", "five.wav"]
+    for line in ("wavenet generate b --seconds 5 --out - | aplay", "WAVENET_ENGINE=graph wavenet generate b",
+                 "wavenet data inspect ~/recordings", "wavenet data inspect clips/*.flac", "wavenet info > x",
+                 "wavenet train $DATA --out r", "curl localhost:8000/v1/model"):
+        assert plain_wavenet(line) is None, line
 
 
 def test_the_sizes_added_to_the_quick_start_are_optional_flags():
@@ -434,14 +452,14 @@ class QuickStart:
         self.servers: list[tuple[subprocess.Popen, Path]] = []
 
     def run(self, where: str, line: str, capsys) -> None:
-        argvs = wavenet_calls(line)
-        if len(argvs) == 1 and not SHELL_ONLY.search(line.split("#")[0]) and argvs[0][:1] == ["serve"]:
-            self.serve(where, argvs[0])
-        elif len(argvs) == 1 and not SHELL_ONLY.search(line.split("#")[0]):
+        argv = plain_wavenet(line)
+        if argv is not None and argv[:1] == ["serve"]:
+            self.serve(where, argv)
+        elif argv is not None:
             from wavenet_tf.cli import main
 
             try:
-                code = main(shrunk(argvs[0]))
+                code = main(shrunk(argv))
             except SystemExit as stop:  # argparse refused the line
                 code = stop.code
             captured = capsys.readouterr()
