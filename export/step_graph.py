@@ -36,7 +36,8 @@ def _sampling_nodes(logits: str, q: int, num_input_taps: int, opset: int, node, 
     cumulative sum, class = the number of cumulative sums ``<= u · total`` (at most Q − 1).
     Only ``exp`` may round differently from NumPy's (by an ulp), so the class can differ only
     when ``u`` falls within ~1e-16 of a boundary. Drawing in the graph saves the eight NumPy
-    calls a sample costs in Python — a fifth of a one-stream step (README, performance).
+    calls a sample costs in Python — a fifth of a one-stream step
+    (docs/generation-and-server.md#the-graph-draws-the-next-sample-for-few-streams).
     """
     z = node("Cast", [logits], ["sample_logits"], to=TensorProto.DOUBLE)
     z = node("Div", [z, "temperature"], ["sample_scaled"])

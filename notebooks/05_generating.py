@@ -218,7 +218,7 @@ plt.show()
 #
 # ```
 # wavenet generate BUNDLE --seconds 2 --temperature 0.8 --speaker harp --out out.wav   # primed from an excerpt
-# wavenet generate BUNDLE --speaker harp --prime melody.wav --prime-start 1.5 --prime-seconds 0.2 --out out.wav
+# wavenet generate BUNDLE --seconds 2 --speaker harp --prime melody.wav --prime-start 1.5 --prime-seconds 0.2 --out out.wav
 # ```
 #
 # and `wavenet serve BUNDLE` streams the same generation over HTTP to a browser.

@@ -192,6 +192,7 @@ for name, report in reports.items():
 
 # %% [markdown]
 # Batching streams shares each node's fixed cost, so aggregate throughput rises with the
-# number of streams; `wavenet serve` batches concurrent requests this way. The README's
-# *Performance* section has the figures for `small` and `realtime` from `make bench`, and
-# what each speed lever was worth.
+# number of streams; `wavenet serve` batches concurrent requests this way.
+# [docs/performance.md](../docs/performance.md) has the figures for `small` and `realtime`
+# from `make bench` and what each speed lever was worth, and
+# [docs/native-engine.md](../docs/native-engine.md) the native engine's.

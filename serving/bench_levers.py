@@ -1,4 +1,4 @@
-"""`wavenet bench-levers` (NumPy and onnxruntime; no TensorFlow): A/B figures for the performance levers the README discusses.
+"""`wavenet bench-levers` (NumPy and onnxruntime; no TensorFlow): A/B figures for the performance levers docs/performance.md discusses.
 
 Each lever is measured against its baseline in the same process, alternating, best of
 ``repeats`` (the machines are shared and noisy):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 # The most streams one sampler generates together (`generate --streams`, `serve --max-streams`).
 # Each stream owns a ring buffer of every layer's past; past a few hundred the batched step is
-# memory-bound and no faster per stream (README, performance), and a WAV file written by
+# memory-bound and no faster per stream (docs/performance.md), and a WAV file written by
 # libsndfile holds at most 1024 channels.
 MAX_STREAMS = 256
 

@@ -28,7 +28,7 @@ class StreamingSampler:
             `wavenet_tf.core.sampling.GREEDY_TEMPERATURE` (0 included) the most likely class is taken.
         seed: stream k draws one uniform per sample from
             ``wavenet_tf.core.sampling.stream_generator(seed, k)`` (stream 0: ``default_rng(seed)``).
-        threads: threads the engine may use (1 is fastest for one stream on the graph; see README).
+        threads: threads the engine may use (1 is fastest for one stream on the graph; see docs/performance.md).
         global_ids: each stream's global class id (globally conditioned bundles).
         mel: ``(B, frames, n_mels)`` log-mel frames (locally conditioned bundles); generation
             can run for at most ``frames · hop_length`` samples including the prime.

@@ -15,7 +15,8 @@ from wavenet_tf.core.sampling import sample_classes, sample_rows
 if TYPE_CHECKING:  # annotations only: the model imports this module
     from serving.step_model import StepModel
 
-# Up to this many streams the graph's own sampler beats NumPy's (README, performance).
+# Up to this many streams the graph's own sampler beats NumPy's
+# (docs/generation-and-server.md#the-graph-draws-the-next-sample-for-few-streams).
 GRAPH_SAMPLING_MAX_STREAMS = 4
 
 

@@ -1,4 +1,4 @@
-"""The import layers the README's Architecture section describes, checked on every module's source.
+"""The import layers docs/architecture.md describes, checked on every module's source.
 
 core (``wavenet_tf.core``) <- training (the rest of ``wavenet_tf``) and serving (``serving``)
 <- export (``export``) <- the applications (the CLI, the demo, the benchmarks). A module may

@@ -28,7 +28,7 @@ def make_strategy(config: TrainConfig) -> tf.distribute.Strategy:
         return tf.distribute.MirroredStrategy()
     if config.strategy == "multiworker":
         if not os.environ.get("TF_CONFIG"):
-            raise RunError("--strategy multiworker needs TF_CONFIG describing the cluster (see README, 'Several machines').")
+            raise RunError("--strategy multiworker needs TF_CONFIG describing the cluster (see docs/training.md#several-machines).")
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
 

@@ -20,7 +20,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
                     "The same seed gives byte-identical output.",
         epilog="examples:\n  wavenet generate bundles/first --seconds 5 --out five.wav\n"
                "  wavenet generate bundles/first --seconds 30 --out - | aplay -f S16_LE -r 16000\n"
-               "  wavenet generate bundles/gc --speaker harp --streams 4 --temperature 0.9 --out four.wav\n"
+               "  wavenet generate bundles/gc --speaker harp --streams 4 --temperature 0.9 --seconds 3 --out four.wav\n"
                "  wavenet generate bundles/first --prime start.flac --prime-start 1.2 --prime-seconds 0.5 "
                "--seconds 3 --out more.wav\n"
                "  wavenet generate bundles/first --prime silence --seconds 3 --out quiet.wav\n"

@@ -228,7 +228,7 @@ class DataConfig(_Config):
     # Predicted samples per training window (each window adds the receptive field as context).
     target_length: int = 2048
     # Windows per batch. 4 beat 8, and 2 beat 4, at the same CPU budget on held-out real audio
-    # (twice the steps for the same compute; README "Quality on real audio"); raise it on a GPU.
+    # (twice the steps for the same compute; docs/quality.md); raise it on a GPU.
     batch_size: int = 2
     # Fraction of files (not windows) held out for validation.
     val_split: float = 0.1
@@ -277,16 +277,15 @@ class TrainConfig(_Config):
     # Optimizer steps per epoch; a checkpoint is written at the end of every epoch.
     steps_per_epoch: int = 200
     # Adam's peak learning rate. 3e-3 with the warm-up and cosine decay below beat a constant 1e-3,
-    # and 6e-3 beat 3e-3, on held-out real audio at the same CPU budget (README "Quality on real
-    # audio").
+    # and 6e-3 beat 3e-3, on held-out real audio at the same CPU budget (docs/quality.md).
     learning_rate: float = 6e-3
     # Validation batches per epoch: the same held-out windows every time.
     validation_steps: int = 16
     # "default" (one device), "mirrored" (all local devices) or "multiworker" (TF_CONFIG).
     strategy: str = "default"
-    # Compute dtype policy. float32 was fastest on the 2-core CPU we measured (README).
+    # Compute dtype policy. float32 was fastest on the 2-core CPU we measured (docs/training.md#training-speed).
     precision: str = "float32"
-    # XLA-compile the training step. Measured slower on the 2-core CPU (README); try it on GPUs.
+    # XLA-compile the training step. Measured slower on the 2-core CPU (docs/training.md#training-speed); try it on GPUs.
     jit_compile: bool = False
     # Epochs between audio summaries in TensorBoard; 0 turns them off.
     audio_every: int = 5

@@ -24,8 +24,8 @@ PRESETS: dict[str, ModelConfig] = {
         sample_rate=16000, dilations=_doubling(512), num_stacks=2,
         residual_channels=32, gate_channels=32, skip_channels=128,
     ),
-    # One stream in real time at 16 kHz on one CPU core (chosen by measurement, README
-    # "Performance"): 10 layers, 64 ms of context; step.onnx has 51 nodes.
+    # One stream in real time at 16 kHz on one CPU core (chosen by measurement,
+    # docs/performance.md#choosing-realtime): 10 layers, 64 ms of context; step.onnx has 51 nodes.
     "realtime": ModelConfig(
         sample_rate=16000, dilations=_doubling(512), num_stacks=1,
         residual_channels=16, gate_channels=16, skip_channels=64,
