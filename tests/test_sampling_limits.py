@@ -7,7 +7,8 @@ import pytest
 from export.bundle import export_run
 from serving.bundle import load_bundle
 from wavenet_tf.core.mu_law import mu_law_encode
-from wavenet_tf.core.sampling import GREEDY_TEMPERATURE, effective_temperature, sample_classes, sample_rows
+from wavenet_tf.core.sampling import (GREEDY_TEMPERATURE, check_top_k, effective_temperature, sample_classes,
+                                     sample_rows)
 from serving.step_model import StepModel
 from serving.streaming_sampler import StreamingSampler
 from tests.helpers import NARROW, make_run
@@ -128,3 +129,30 @@ def test_a_long_prime_with_mel_frames_is_cut_on_a_frame_boundary(mel_bundle):
     classes = mu_law_encode(prime, reference.quantization_channels)[None].astype(np.int32)
     streams = reference.open_streams(1, seed=2, mel=frames, prime_classes=classes)
     np.testing.assert_array_equal(tail, reference.advance(streams, 300))
+
+
+def test_top_k_draws_only_among_the_k_most_likely_classes_with_the_same_arithmetic():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(6, 256)).astype(np.float32)
+    uniforms = rng.random(6)
+    # 0 (and k >= the class count) is no truncation: exactly the plain draw.
+    plain = sample_classes(logits, 1.0, uniforms)
+    np.testing.assert_array_equal(sample_rows(logits, np.ones(6), uniforms, np.zeros(6, int)), plain)
+    np.testing.assert_array_equal(sample_rows(logits, np.ones(6), uniforms, np.full(6, 256)), plain)
+    for k in (1, 3, 17):
+        top = np.argsort(-logits, axis=1)[:, :k]
+        for u in rng.random((40, 6)):
+            drawn = sample_rows(logits, np.full(6, 0.7), u, np.full(6, k))
+            assert all(drawn[i] in top[i] for i in range(6))
+            np.testing.assert_array_equal(sample_classes(logits, 0.7, u, top_k=k), drawn)
+    # Among the kept classes the draw follows their renormalized softmax.
+    row = np.log(np.array([0.5, 0.3, 0.15, 0.05], np.float32))[None]
+    draws = np.array([sample_classes(row, 1.0, np.array([u]), top_k=2)[0] for u in np.linspace(0, 1, 1000, False)])
+    assert np.bincount(draws, minlength=4)[:2] / 1000 == pytest.approx([0.625, 0.375], abs=0.002)
+    # Ties at the k-th largest all stay.
+    tied = np.array([[0.0, 1.0, 1.0, 1.0]], np.float32)
+    assert {int(sample_classes(tied, 1.0, np.array([u]), top_k=1)[0]) for u in (0.1, 0.5, 0.9)} == {1, 2, 3}
+    with pytest.raises(ValueError, match="top_k must be a whole number"):
+        check_top_k(-1)
+    with pytest.raises(ValueError, match="at most the 256 classes"):
+        check_top_k(300, 256)

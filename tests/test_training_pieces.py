@@ -5,6 +5,7 @@ import math
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from wavenet_tf.core.mu_law import mu_law_encode
 from wavenet_tf.core.sampling import sample_classes
@@ -115,3 +116,20 @@ def test_demo_runs_end_to_end_and_writes_a_wav(tmp_path):
     assert rate == 8000 and len(audio) == 160
     assert (tmp_path / "run" / "model_best.keras").exists()
     assert (tmp_path / "bundle" / "step.onnx").exists()
+
+
+def test_self_feed_replaces_its_fraction_of_the_predicted_inputs_with_the_models_draws():
+    model = WaveNet.from_preset("tiny")
+    rf = model.receptive_field
+    audio = np.random.default_rng(0).integers(0, 256, (2, rf + 127)).astype("int32")
+    inputs = {"audio": tf.constant(audio)}
+    everything = compile_for_training(training_model(model, self_feed=1.0, seed=3))
+    fed = everything.self_fed(inputs)["audio"].numpy()
+    np.testing.assert_array_equal(fed, everything.self_fed(inputs)["audio"].numpy())  # seeded by (seed, step)
+    np.testing.assert_array_equal(fed[:, :rf], audio[:, :rf])  # the context is never touched
+    assert np.mean(fed[:, rf:] != audio[:, rf:]) > 0.9  # an untrained model's draws are almost never the data
+    quarter = compile_for_training(training_model(model, self_feed=0.25, seed=3)).self_fed(inputs)["audio"].numpy()
+    assert 0.15 < np.mean(quarter[:, rf:] != audio[:, rf:]) < 0.3
+    targets = tf.constant(np.random.default_rng(1).integers(0, 256, (2, 128)).astype("int32"))  # input RF + T - 1
+    history = everything.fit(inputs, targets, epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"][0])

@@ -43,8 +43,39 @@ class TrainingView(keras.Model):
     the WaveNet: train the view, save the WaveNet.
     """
 
-    def __init__(self, wavenet: WaveNet, **kwargs):
+    def __init__(self, wavenet: WaveNet, self_feed: float = 0.0, seed: int = 0, **kwargs):
         super().__init__(wavenet.inputs, wavenet.full_context_logits(), name=f"{wavenet.name}_training", **kwargs)
+        self.receptive_field = wavenet.receptive_field
+        self.self_feed = float(self_feed)
+        self.feed_seed = int(seed)
+
+    def train_step(self, data):
+        if self.self_feed:
+            inputs, targets = data
+            data = (self.self_fed(inputs), targets)
+        return super().train_step(data)
+
+    def self_fed(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """``inputs`` with a ``self_feed`` fraction of the predicted positions replaced by the model's own draws.
+
+        Generation feeds the model its own samples; teacher forcing only ever shows it the
+        data. One extra forward pass (no gradient) draws every predicted position from the
+        model's distribution at T = 1 given the true past, and those draws replace the true
+        classes at random positions of the window's part after the context: the model learns
+        from pasts that hold exactly the kind of error it makes (parallel scheduled sampling).
+        The draws are stateless, seeded by (seed, step): a resumed run draws the same.
+        """
+        logits = tf.stop_gradient(self(inputs, training=False))
+        audio = inputs["audio"]
+        batch, length, classes = tf.shape(logits)[0], tf.shape(logits)[1], tf.shape(logits)[2]
+        seed = tf.stack([tf.constant(self.feed_seed, tf.int64), tf.cast(self.optimizer.iterations, tf.int64)])
+        # Logit i predicts target i, which is input position receptive_field + i: the last
+        # target is no input, so its draw is not needed.
+        drawn = tf.random.stateless_categorical(tf.reshape(logits[:, :-1], [-1, classes]), 1, seed, dtype=audio.dtype)
+        drawn = tf.reshape(drawn, [batch, length - 1])
+        chosen = tf.random.stateless_uniform([batch, length - 1], seed + tf.constant([0, 1 << 40], tf.int64)) < self.self_feed
+        tail = tf.where(chosen, drawn, audio[:, self.receptive_field:])
+        return {**inputs, "audio": tf.concat([audio[:, : self.receptive_field], tail], axis=1)}
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Keras 3.15 under MultiWorkerMirroredStrategy reduces the first batch's whole
@@ -64,9 +95,9 @@ class TrainingView(keras.Model):
         return super()._maybe_symbolic_build(data_batch=local)
 
 
-def training_model(model: WaveNet) -> keras.Model:
+def training_model(model: WaveNet, self_feed: float = 0.0, seed: int = 0) -> keras.Model:
     """The `TrainingView` of ``model`` (shares its weights)."""
-    return TrainingView(model)
+    return TrainingView(model, self_feed=self_feed, seed=seed)
 
 
 def compile_for_training(model: keras.Model, learning_rate: float = 1e-3, jit_compile: bool = False,
@@ -257,7 +288,8 @@ def _build(session: _Session, strategy: tf.distribute.Strategy,
     config = session.train_config
     with strategy.scope():
         wavenet = WaveNet.from_model_config(session.model_config)
-        trainer = compile_for_training(training_model(wavenet), jit_compile=config.jit_compile,
+        trainer = compile_for_training(training_model(wavenet, config.self_feed, session.data_config.seed),
+                                       jit_compile=config.jit_compile,
                                        optimizer=make_optimizer(config))
         trainer.optimizer.build(trainer.trainable_variables)
         checkpoint = tf.train.Checkpoint(model=trainer, optimizer=trainer.optimizer)

@@ -309,6 +309,10 @@ class TrainConfig(_Config):
     final_lr_fraction: float = 0.1
     # Clip the gradient to this global L2 norm before Adam sees it; 0: no clipping.
     clip_norm: float = 0.0
+    # The fraction of each window's predicted positions whose input is replaced by the model's own
+    # draw (T = 1) given the true past, so it learns from pasts holding its own errors (parallel
+    # scheduled sampling; one extra forward pass a step). 0: teacher forcing only.
+    self_feed: float = 0.0
 
     @property
     def schedule_steps(self) -> int:
@@ -326,7 +330,9 @@ class TrainConfig(_Config):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"TrainConfig.{name} must be an integer >= 0 (0: off), got {value!r}.")
-        self._require_finite_numbers("learning_rate", "audio_seconds", "final_lr_fraction", "clip_norm")
+        self._require_finite_numbers("learning_rate", "audio_seconds", "final_lr_fraction", "clip_norm", "self_feed")
+        if not 0.0 <= self.self_feed <= 1.0:
+            raise ValueError(f"TrainConfig.self_feed must be in [0, 1] (0: teacher forcing only), got {self.self_feed!r}.")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"TrainConfig.lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}.")
         if not 0.0 <= self.final_lr_fraction <= 1.0:

@@ -33,18 +33,40 @@ def effective_temperature(temperature: float) -> float:
     return 0.0 if temperature <= GREEDY_TEMPERATURE else temperature
 
 
-def sample_classes(logits: np.ndarray, temperature: float, uniforms: np.ndarray) -> np.ndarray:
+def check_top_k(top_k: int, quantization_channels: int | None = None) -> int:
+    """``top_k`` as an int: 0 (no truncation) or at least 1 — a bad value is a ValueError naming it."""
+    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 0:
+        raise ValueError(f"top_k must be a whole number >= 0 (0: draw from every class), got {top_k!r}.")
+    if quantization_channels is not None and top_k > quantization_channels:
+        raise ValueError(f"top_k must be at most the {quantization_channels} classes (0: all of them), got {top_k}.")
+    return int(top_k)
+
+
+def _kept(logits: np.ndarray, top_k: np.ndarray) -> np.ndarray:
+    """Which classes each row keeps: logits >= the row's k-th largest (ties at the edge all kept; k = 0: all)."""
+    q = logits.shape[-1]
+    k = np.where((top_k <= 0) | (top_k >= q), q, top_k)
+    ordered = np.sort(logits, axis=-1)  # ascending: the k-th largest is at q - k
+    kth = np.take_along_axis(ordered, (q - k)[:, None], axis=-1)
+    return logits >= kth
+
+
+def sample_classes(logits: np.ndarray, temperature: float, uniforms: np.ndarray, top_k: int = 0) -> np.ndarray:
     """One class per row of ``logits`` ``(batch, classes)``, given ``uniforms`` ``(batch,)`` in [0, 1).
 
     Logits are divided by the temperature before the softmax: T < 1 sharpens the
     distribution towards its mode (cleaner, more repetitive audio), T > 1 flattens it
     (noisier). T <= `GREEDY_TEMPERATURE` means the limit T -> 0: the most likely class (argmax).
+    ``top_k`` > 0 draws only among the k most likely classes (ties at the k-th all stay): a
+    draw from the far tail is the error a model then builds on, and a tone derails into noise.
     """
     logits = np.asarray(logits)
     if temperature != temperature:  # NaN: refuse rather than draw from NaN probabilities
         raise ValueError("temperature must be a finite number, got nan.")
     if temperature <= GREEDY_TEMPERATURE:
         return np.argmax(logits, axis=-1).astype(np.int32)
+    if top_k:
+        return sample_rows(logits, np.full(logits.shape[0], temperature), uniforms, np.full(logits.shape[0], top_k))
     if logits.shape[0] == 1:
         # One stream (the real-time case): the same float64 arithmetic as below, in place in
         # one buffer, and a binary search for the first cumulative sum above the threshold
@@ -64,8 +86,13 @@ def sample_classes(logits: np.ndarray, temperature: float, uniforms: np.ndarray)
     return np.minimum(classes, logits.shape[-1] - 1).astype(np.int32)
 
 
-def sample_rows(logits: np.ndarray, temperatures: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
-    """`sample_classes` with one temperature per row: every row gets what it would get alone."""
+def sample_rows(logits: np.ndarray, temperatures: np.ndarray, uniforms: np.ndarray,
+                top_ks: np.ndarray | None = None) -> np.ndarray:
+    """`sample_classes` with one temperature (and top-k) per row: every row gets what it would get alone.
+
+    A class outside a row's top k weighs 0: it adds nothing to the cumulative sum, so the
+    count of sums <= the threshold lands on a kept class, with the same arithmetic as before.
+    """
     temperatures = np.asarray(temperatures, np.float64)
     if np.isnan(temperatures).any():
         raise ValueError(f"temperature must be a finite number, got {temperatures.tolist()}.")
@@ -77,7 +104,10 @@ def sample_rows(logits: np.ndarray, temperatures: np.ndarray, uniforms: np.ndarr
         rows = ~greedy
         z = logits[rows].astype(np.float64) / temperatures[rows, None]
         z -= z.max(axis=-1, keepdims=True)
-        cdf = np.cumsum(np.exp(z), axis=-1)
+        weights = np.exp(z)
+        if top_ks is not None and np.any(np.asarray(top_ks)[rows] > 0):
+            weights *= _kept(np.asarray(logits[rows]), np.asarray(top_ks, np.int64)[rows])
+        cdf = np.cumsum(weights, axis=-1)
         threshold = np.asarray(uniforms, np.float64)[rows] * cdf[:, -1]
         out[rows] = np.minimum((cdf <= threshold[:, None]).sum(axis=-1), logits.shape[-1] - 1)
     return out
