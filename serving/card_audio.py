@@ -25,9 +25,12 @@ def cleaning_settings(card: ModelCard) -> dict[str, Any]:
     return card.cleaning()
 
 
-def load_for_bundle(card: ModelCard, path: str | Path) -> np.ndarray:
-    """Decode ``path`` to mono float32 at the card's rate, cleaned with the card's settings (no TensorFlow)."""
+def load_for_bundle(card: ModelCard, path: str | Path, **limits: Any) -> np.ndarray:
+    """Decode ``path`` to mono float32 at the card's rate, cleaned with the card's settings (no TensorFlow).
+
+    ``limits``: `wavenet_tf.core.audio.load_audio`'s ``max_seconds`` / ``max_samples``.
+    """
     from wavenet_tf.core.audio import load_audio
 
-    audio, _ = load_audio(path, card.sample_rate, **cleaning_settings(card))
+    audio, _ = load_audio(path, card.sample_rate, **cleaning_settings(card), **limits)
     return audio

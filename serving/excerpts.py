@@ -18,6 +18,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+# The level measures are the core's (one definition of near-silent); they are used here, and
+# imported from here by older code.
+from wavenet_tf.core.level import level, rms_dbfs  # noqa: F401
+
 EXCERPTS_FOLDER = "excerpts"
 # Seconds per excerpt: long enough to hear what the model learned, short enough for a small bundle
 # (0.75 s of 16-bit audio at 16 kHz is 24 KB). Never shorter than a receptive field.
@@ -28,26 +32,6 @@ EXCERPTS_PER_LABEL = 4
 MAX_EXCERPTS = 64
 # A window quieter than this (RMS over the window, dBFS) is never an excerpt.
 QUIET_DBFS = -35.0
-# Level measurements: frames of 20 ms, near-silent below this RMS (dBFS).
-FRAME_SECONDS = 0.02
-NEAR_SILENT_DBFS = -45.0
-
-
-def rms_dbfs(audio: np.ndarray) -> float:
-    """RMS level of float audio in dB relative to full scale (−200 for digital silence)."""
-    audio = np.asarray(audio, np.float64)
-    rms = float(np.sqrt(np.mean(audio**2))) if audio.size else 0.0
-    return 20.0 * float(np.log10(max(rms, 1e-10)))
-
-
-def level(audio: np.ndarray, sample_rate: int) -> dict[str, float]:
-    """What a listener hears first: ``rms_dbfs`` and ``near_silent_fraction`` of 20 ms frames."""
-    audio = np.asarray(audio, np.float64).reshape(-1)
-    frame = max(1, int(FRAME_SECONDS * sample_rate))
-    count = max(1, len(audio) // frame)
-    frames = audio[: count * frame].reshape(count, frame) if len(audio) >= frame else audio[None]
-    frame_db = 20.0 * np.log10(np.maximum(np.sqrt(np.mean(frames**2, axis=1)), 1e-10))
-    return {"rms_dbfs": round(rms_dbfs(audio), 2), "near_silent_fraction": round(float(np.mean(frame_db < NEAR_SILENT_DBFS)), 3)}
 
 
 def _window_scores(audio: np.ndarray, length: int, tail: int, starts: np.ndarray) -> np.ndarray:

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from serving.bundle import Bundle
+from serving.limits import ascii_index
+from wavenet_tf.core.level import NEAR_SILENT_DBFS
 
 
 def resolve_speaker(bundle: Bundle, speaker: str | None) -> int | None:
@@ -29,9 +31,9 @@ def resolve_speaker(bundle: Bundle, speaker: str | None) -> int | None:
                          f"(ids 0..{spec.classes - 1}{', names ' + ', '.join(names) if names else ''}).")
     if speaker in names:
         return names.index(speaker)
-    # ASCII digits only: str.isdigit() also accepts "١" or "²", which are not ids.
-    if speaker.isascii() and speaker.isdigit() and int(speaker) < spec.classes:
-        return int(speaker)
+    index = ascii_index(speaker)
+    if index is not None and index < spec.classes:
+        return index
     raise ValueError(f"{speaker!r} is neither an id in [0, {spec.classes}) nor one of {names}.")
 
 
@@ -69,7 +71,7 @@ def resolve_prime(bundle: Bundle, prime: str | None, streams: int, seed: int, gl
         part = choose_part(audio, rate, rf, start, seconds, name=str(prime))
         heard = level(part, rate)
         note = None
-        if heard["rms_dbfs"] < -45 or heard["near_silent_fraction"] > 0.5:
+        if heard["rms_dbfs"] < NEAR_SILENT_DBFS or heard["near_silent_fraction"] > 0.5:
             note = (f"note: the chosen part of {prime} is near-silent ({heard['rms_dbfs']:.1f} dBFS), so generation "
                     "may be quiet; choose a louder part with --prime-start/--prime-seconds.")
         return part[None].repeat(streams, axis=0), note
@@ -84,11 +86,8 @@ def resolve_prime(bundle: Bundle, prime: str | None, streams: int, seed: int, gl
     else:
         wanted = prime.split(":", 1)[1] if ":" in prime else ""
         names = [excerpt_name(e) for e in entries]
-        if wanted in names:
-            index = names.index(wanted)
-        elif wanted.isdigit() and int(wanted) < len(entries):
-            index = int(wanted)
-        else:
+        index = names.index(wanted) if wanted in names else ascii_index(wanted)
+        if index is None or index >= len(entries):
             raise ValueError(f"--prime {prime}: {bundle.path} has excerpts 0..{len(entries) - 1} ({', '.join(names)}).")
         chosen = [index] * streams
     return stack_primes([load_excerpt(bundle.path, entries[i], rate) for i in chosen]), None

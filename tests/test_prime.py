@@ -199,6 +199,16 @@ def test_prime_excerpt_n_picks_one_of_the_bundles_excerpts(trained_speaker_bundl
     assert code == 2 and "has excerpts 0.." in err and "00-bass" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("spec", ["excerpt:\u00b2", "excerpt:\u2460", "excerpt:\u0663"])
+def test_prime_excerpt_indices_are_ascii_digits(trained_speaker_bundle, tmp_path, capsys, spec):
+    # "excerpt:²" printed "invalid literal for int()"; "excerpt:٣" primed from excerpt 3.
+    code = main(["generate", str(trained_speaker_bundle), "--seconds", "0.01", "--speaker", "bass", "--quiet",
+                 "--prime", spec, "--out", str(tmp_path / "x.wav")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("wavenet: error: --prime ") and "has excerpts 0.." in err, err
+    assert "int()" not in err and "\n" not in err and not (tmp_path / "x.wav").exists()
+
+
 def test_an_old_bundle_without_excerpts_generates_from_silence_with_one_note(trained_speaker_bundle, tmp_path):
     bundle = tmp_path / "old"
     shutil.copytree(trained_speaker_bundle, bundle)
@@ -248,6 +258,14 @@ def test_server_generates_audible_audio_by_default(client, trained):
     name = Path(entries[index]["file"]).stem
     for prime in (index, name, str(index)):
         np.testing.assert_array_equal(post(client, seed=5, prime=prime, seconds=0.1), expected)
+
+
+@pytest.mark.parametrize("prime", ["\u0663", "\u00b2", "\u2460", "\uff13"])
+def test_server_excerpt_indices_are_ascii_digits(client, trained, prime):
+    assert len(trained.excerpts) > 3  # so "٣" (Arabic-Indic three) names an excerpt if read as 3: it was
+    response = client.post("/v1/generate", json={"seconds": 0.1, "speaker": "bass", "prime": prime})
+    assert response.status_code == 400 and response.json()["fields"] == ["prime"], response.text
+    assert "not an excerpt index" in response.json()["error"]
 
 
 def test_server_accepts_an_uploaded_clip(client, tmp_path):
