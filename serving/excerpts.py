@@ -56,11 +56,13 @@ def active_window(audio: np.ndarray, length: int, tail: int | None = None) -> in
 
 
 def choose_part(audio: np.ndarray, sample_rate: int, receptive_field: int, start: float | None = None,
-                seconds: float | None = None, name: str = "the prime") -> np.ndarray:
+                seconds: float | None = None, name: str = "the prime", sound_end: int | None = None) -> np.ndarray:
     """The part of ``audio`` that primes generation (which continues from its end).
 
-    With ``start`` (seconds): from there, ``seconds`` long or to the end. Without: the most
-    active window, ``seconds`` long or one receptive field (all the model sees of a prime).
+    With ``start`` (seconds from the start of ``audio``): from there, ``seconds`` long, or to
+    ``sound_end`` (the sample where trailing silence begins; default: the end) — or to the end
+    when ``start`` lies past it. Without: the most active window, ``seconds`` long or one
+    receptive field (all the model sees of a prime).
 
     Raises:
         ValueError: ``start`` at or past the end, or a non-positive length; the message names them.
@@ -70,9 +72,11 @@ def choose_part(audio: np.ndarray, sample_rate: int, receptive_field: int, start
         raise ValueError(f"--prime-seconds must be > 0, got {seconds:g}.")
     if start is not None:
         if not 0 <= start < duration:
-            raise ValueError(f"--prime-start {start:g} is outside {name} (0 to {duration:.3f} s).")
+            raise ValueError(f"--prime-start {start:g} is outside {name} (0 to {duration:.3f} s, counted from the "
+                             "start of the file).")
         first = int(round(start * sample_rate))
-        last = len(audio) if seconds is None else min(len(audio), first + max(1, int(round(seconds * sample_rate))))
+        end = len(audio) if sound_end is None or sound_end <= first else sound_end
+        last = end if seconds is None else min(len(audio), first + max(1, int(round(seconds * sample_rate))))
         return np.asarray(audio[first:last], np.float32)
     length = receptive_field if seconds is None else max(1, int(round(seconds * sample_rate)))
     first = active_window(audio, length, tail=min(length, receptive_field))

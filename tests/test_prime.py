@@ -188,6 +188,34 @@ def test_prime_start_and_seconds_choose_the_part_that_primes(trained_speaker_bun
     assert code == 2 and "--prime FILE" in err
 
 
+def test_prime_start_counts_on_the_files_own_timeline(trained_speaker_bundle, tmp_path):
+    # 1.6 s of digital silence, a 2 s note, 1 s of silence: 4.6 s in an editor. --prime-start
+    # counted from the trimmed audio ("3.5 is outside the file (0 to 2.944 s)").
+    from serving.card_audio import load_for_bundle
+
+    note = (0.5 * np.sin(2 * np.pi * 220 * np.arange(2 * RATE) / RATE)).astype(np.float32)
+    audio = np.concatenate([np.zeros(int(1.6 * RATE), np.float32), note, np.zeros(RATE, np.float32)])
+    sf.write(tmp_path / "padded.wav", audio, RATE, subtype="FLOAT")
+    common = ["--seconds", "0.3", "--speaker", "bass", "--seed", "3", "--engine", "graph", "--quiet",
+              "--prime", str(tmp_path / "padded.wav")]
+    code, err, chosen = generate(trained_speaker_bundle, tmp_path, *common, "--prime-start", "3.5",
+                                 "--prime-seconds", "0.05", name="chosen.wav")
+    assert code == 0, err
+    cleaned = load_for_bundle(load_bundle(trained_speaker_bundle).card, tmp_path / "padded.wav", trim_top_db=0)
+    assert len(cleaned) == len(audio)  # the file's timeline, sample for sample
+    np.testing.assert_array_equal(chosen[:, 0], alone(trained_speaker_bundle, cleaned[28000:28400], 2400, seed=3))
+    # Without --prime-seconds the part runs to where the sound ends (the trailing silence is left out,
+    # as training leaves it out), not into the silence.
+    from wavenet_tf.core.audio import trim_silence
+
+    _, sound_end = trim_silence(cleaned, 50.0, 512)  # the card's trimming: the frames within 50 dB of the loudest
+    assert 28800 <= sound_end < 28800 + 3 * 512
+    _, _, to_end = generate(trained_speaker_bundle, tmp_path, *common, "--prime-start", "3.5", name="end.wav")
+    np.testing.assert_array_equal(to_end[:, 0], alone(trained_speaker_bundle, cleaned[28000:sound_end], 2400, seed=3))
+    code, err, _ = generate(trained_speaker_bundle, tmp_path, *common, "--prime-start", "4.7", name="bad.wav")
+    assert code == 2 and "outside" in err and "0 to 4.600 s, counted from the start of the file" in err, err
+
+
 def test_prime_excerpt_n_picks_one_of_the_bundles_excerpts(trained_speaker_bundle, tmp_path):
     entries = json.loads((trained_speaker_bundle / "model.json").read_text())["excerpts"]
     excerpt = sf.read(trained_speaker_bundle / entries[1]["file"], dtype="float32")[0]

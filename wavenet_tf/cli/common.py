@@ -230,9 +230,10 @@ def text_log(args: argparse.Namespace) -> Callable[[str], None]:
 def emit_report(args: argparse.Namespace, report: Any, text: Callable[[], None] | None = None) -> None:
     """Write ``report`` to ``--report FILE``; print it (``--json``) or call ``text`` to print the text."""
     if args.report is not None:
-        from pathlib import Path
+        from wavenet_tf.core.files import output_file
 
-        Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
+        with output_file(args.report) as path:  # an interrupted write leaves the previous report whole
+            path.write_text(json.dumps(report, indent=2) + "\n")
     if args.json:
         print(json.dumps(report))
     elif text is not None:
