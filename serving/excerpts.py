@@ -90,8 +90,8 @@ class Excerpt:
     audio: np.ndarray
     label: int | None
     label_name: str | None
-    source: str  # the training file's name (not its path: bundles travel)
-    start_seconds: float
+    source: str  # the training file's path from its data folder, the folder's name first (never absolute: bundles travel)
+    start_seconds: float  # where the excerpt starts in that file, as an editor shows it
 
 
 def choose_excerpts(tracks: Sequence[tuple[np.ndarray, int | None, str | None, str]], sample_rate: int,
@@ -138,7 +138,7 @@ def choose_excerpts(tracks: Sequence[tuple[np.ndarray, int | None, str | None, s
                 if picked < count and round_ < len(windows):
                     start = windows[round_][1]
                     chosen.append(Excerpt(audio[start : start + length].copy(), label, label_name, source,
-                                          round(start / sample_rate, 3)))
+                                          round(start / sample_rate, 6)))  # µs: exact to the sample
                     picked += 1
     return chosen
 

@@ -68,6 +68,30 @@ def test_export_stores_lively_excerpts_per_label_listed_with_checksums(trained_s
     for label in (0, 1):
         assert len({e["source"] for e in excerpts if e["label"] == label}) == 2
     assert total < 200_000  # a small part of the bundle
+    # Each names where it came from, so a user can find it: the path under the data folder (the
+    # base name alone was ambiguous: s2.wav exists under every speaker), and the time in that file.
+    from wavenet_tf.core.audio import load_audio
+
+    for entry in excerpts:
+        source = trained_speaker_bundle.parent / entry["source"]
+        assert entry["source"].startswith(f"data/{entry['label_name']}/") and source.is_file(), entry
+        audio = sf.read(trained_speaker_bundle / entry["file"], dtype="float32")[0]
+        whole, _ = load_audio(source, RATE, trim_top_db=0)
+        first = int(round(entry["source_start_seconds"] * RATE))
+        np.testing.assert_allclose(whole[first:first + len(audio)], audio, atol=1 / 32767)
+
+
+def test_excerpt_sources_are_named_from_the_data_folder(tmp_path):
+    from export.bundle import source_names
+
+    for speaker in ("p225", "p226"):
+        (tmp_path / "speakers" / speaker).mkdir(parents=True)
+        (tmp_path / "speakers" / speaker / "s2.wav").write_bytes(b"")
+    paths = [str(tmp_path / "speakers" / s / "s2.wav") for s in ("p225", "p226")]
+    expected = ["speakers/p225/s2.wav", "speakers/p226/s2.wav"]
+    assert source_names(paths, str(tmp_path / "speakers")) == expected  # DATA a folder
+    assert source_names(paths, str(tmp_path / "speakers" / "*" / "*.wav")) == expected  # a glob: the shared folder
+    assert source_names(paths[:1], str(tmp_path / "manifest.csv")) == ["p225/s2.wav"]
 
 
 def test_export_skips_training_files_that_moved_and_says_so(trained_speaker_bundle, tmp_path):
