@@ -92,6 +92,14 @@ def test_existing_run_needs_resume_and_a_changed_model_is_refused(data_dir, tmp_
     err = capsys.readouterr().err
     assert "refusing to resume" in err and "residual_channels: 8 -> 4" in err
     assert main(["train", "--out", str(tmp_path / "nothing"), "--resume"]) == 2
+    # Without --preset, model flags on resume change the run's own model (a `tiny` here): they
+    # started from `small`, so the same value was refused for every field tiny and small differ in.
+    resume = ["train", "--out", str(run), "--resume", "--cache-dir", str(tmp_path / "c"), "--epochs", "1"]
+    capsys.readouterr()
+    assert main([*resume, "--residual-channels", "8"]) == 0, capsys.readouterr().err
+    assert main([*resume, "--residual-channels", "12"]) == 2
+    err = capsys.readouterr().err
+    assert "residual_channels: 8 -> 12" in err and "dilations" not in err and "sample_rate" not in err, err
 
 
 @pytest.mark.parametrize("flag", ["--global-cond", "--local-cond"])
@@ -265,3 +273,18 @@ def test_val_data_is_the_validation_set_and_every_data_file_trains(data_dir, tmp
     assert main(small_run(data_dir, tmp_path / "run2", tmp_path / "cache", "--val-data", str(held_out))) == 2
     err = capsys.readouterr().err
     assert "has label 'drums'" in err and "same sub-folder names" in err
+
+
+def test_val_data_of_training_files_is_refused_and_a_failed_start_leaves_no_folder(data_dir, tmp_path, capsys):
+    # Validation = training files was accepted silently; a missing --val-data left an empty --out.
+    out = tmp_path / "new" / "runs" / "q"
+    assert main(small_run(data_dir, out, tmp_path / "cache", "--val-data", str(data_dir))) == 2
+    err = capsys.readouterr().err
+    assert "4 of its files are training files too (e.g. " in err and "melody_0" in err, err
+    assert main(small_run(data_dir, out, tmp_path / "cache", "--val-data", str(tmp_path / "missing"))) == 2
+    assert "missing" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()  # nothing it created is left
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    assert main(small_run(data_dir, kept, tmp_path / "cache", "--val-data", str(tmp_path / "missing"))) == 2
+    assert kept.is_dir()  # a folder that was there before stays

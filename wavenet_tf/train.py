@@ -206,6 +206,7 @@ def _prepare(source, val_source, model_config: ModelConfig, data_config: DataCon
 
     if val_source is None:
         return prepare(source, model_config, data_config, cache_dir=cache_dir, strict=strict, labels=labels)
+    _refuse_shared_files(source, val_source)
     prepared = prepare(source, model_config, data_config.replace(val_split=0.0), cache_dir=cache_dir, strict=strict,
                        labels=labels)
     held_out = prepare(val_source, model_config, data_config.replace(val_split=0.0), cache_dir=cache_dir, strict=strict)
@@ -218,6 +219,18 @@ def _prepare(source, val_source, model_config: ModelConfig, data_config: DataCon
     prepared.val = held_out.tracks
     prepared.skipped = prepared.skipped + held_out.skipped
     return prepared
+
+
+def _refuse_shared_files(source, val_source) -> None:
+    """Validation on training files measures memory, not generalization: refuse it, naming a file."""
+    from wavenet_tf.data import discover
+
+    training = {Path(f.path).resolve() for f in discover(source)}
+    shared = [f.path for f in discover(val_source) if Path(f.path).resolve() in training]
+    if shared:
+        raise RunError(f"--val-data {val_source}: {len(shared)} of its files are training files too (e.g. {shared[0]}); "
+                       "validation on them would measure memory, not generalization. Give held-out recordings, "
+                       "or leave out --val-data to hold out --val-split of DATA's files.")
 
 
 def _train_session(session: _Session, strategy: tf.distribute.Strategy, state: dict[str, Any], prepared) -> dict[str, Any]:
