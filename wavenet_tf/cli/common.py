@@ -123,7 +123,8 @@ FIELD_HELP = {
     "max_cpu_minutes": "stop at the end of the epoch that spends this many CPU-minutes; 0 = no limit",
     "warmup_steps": "steps of linear learning-rate warm-up; 0 = none",
     "lr_schedule": "learning rate after the warm-up: constant or cosine (decays to final_lr_fraction)",
-    "decay_steps": "step at which a cosine decay ends; 0 = epochs * steps_per_epoch",
+    "decay_steps": "step at which a cosine decay ends; 0 = epochs * steps_per_epoch, or with --max-cpu-minutes "
+                   "where the budget will end (measured over the first epochs)",
     "final_lr_fraction": "the decayed learning rate as a fraction of learning_rate, in [0, 1]",
     "clip_norm": "clip gradients to this global L2 norm; 0 = no clipping",
 }
