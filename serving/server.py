@@ -50,12 +50,13 @@ import struct
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, create_model
+from pydantic_core import PydanticCustomError
 import soundfile as sf
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -72,13 +73,26 @@ PAGE = Path(__file__).with_name("static") / "index.html"
 DOCS_PAGE = Path(__file__).with_name("static") / "docs.html"
 
 
+def _json_integer(value: Any) -> Any:
+    # An integer is a JSON number without a fractional part — 1, or 1.0 as JSON Schema counts it
+    # (and as JavaScript and NumPy clients write it); never a string or a boolean.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+# What integer fields take: the rule above, then pydantic's check that 1.0 is whole (1.5 is refused).
+JsonInt = Annotated[int, BeforeValidator(_json_integer), Strict(False)]
+
+
 class GenerateRequest(BaseModel):
     """What to generate.
 
     One strict rule for every field: a number is a JSON number (``"2"`` and ``true`` are
-    not), text is a JSON string, ids and indices are integers or strings of ASCII digits,
+    not), an integer is a JSON number without a fraction (``3`` or ``3.0``, as JSON Schema
+    says), text is a JSON string, ids and indices are integers or strings of ASCII digits,
     and ``null`` is accepted only where the field is optional, meaning the same as leaving
-    it out. Nothing is coerced.
+    it out. Nothing else is coerced.
     """
 
     # strict: pydantic's lax mode turned "2" into 2.0, true into 1 and "1" into a seed.
@@ -88,9 +102,9 @@ class GenerateRequest(BaseModel):
     seconds: float = Field(2.0, gt=0, allow_inf_nan=False, description="seconds of audio")
     temperature: float = Field(1.0, ge=0.0, le=5.0, allow_inf_nan=False,
                                description="softmax temperature; 0 (or up to 1e-3) = the most likely class")
-    seed: int = Field(0, ge=0, le=2**32 - 1, description="random seed: the same seed gives the same audio")
-    speaker: str | int | None = Field(None, description="global class id or name (globally conditioned models)")
-    prime: str | int | None = Field(
+    seed: JsonInt = Field(0, ge=0, le=2**32 - 1, description="random seed: the same seed gives the same audio")
+    speaker: str | JsonInt | None = Field(None, description="global class id or name (globally conditioned models)")
+    prime: str | JsonInt | None = Field(
         None, description="what the audio continues from: one of the bundle's excerpts of its training audio, by "
                           "index or name (GET /v1/model lists them under `excerpts`), or `silence`; default: one of "
                           "the speaker's excerpts, chosen by the seed")
@@ -458,7 +472,7 @@ def _authorizer(api_key: str | None):
 
 # What each field takes, for messages about a value of the wrong JSON type (nothing is coerced).
 EXPECTED = {
-    "seconds": "a number", "temperature": "a number", "seed": "an integer",
+    "seconds": "a number", "temperature": "a number", "seed": "an integer (a number without a fraction)",
     "speaker": "a label name (a string) or an id (an integer or ASCII digits)",
     "prime": "an excerpt index (an integer or ASCII digits), an excerpt name, or \"silence\"",
     "prime_audio": "base64 of an audio file (a string)", "mel_audio": "base64 of an audio file (a string)",
@@ -481,7 +495,7 @@ def _json_value(value: Any) -> str:
 def _field_message(field: str, error: dict[str, Any], defaults: dict[str, Any], vocoder: bool) -> str:
     """One field's problem in the client's terms: what it sent, what the field takes."""
     value = error.get("input")
-    if error["type"].endswith("_type") and field in EXPECTED:
+    if (error["type"].endswith("_type") or error["type"] == "int_from_float") and field in EXPECTED:
         if value is None and field in defaults:
             if vocoder and field == "seconds":
                 return ("seconds: null; a mel-conditioned model vocodes its conditioning (`mel` or `mel_audio`) "
