@@ -22,6 +22,7 @@ from serving.naive import naive_generate_classes
 from serving.streaming_sampler import StreamingSampler
 from wavenet_tf.builtin_data import write_builtin_dataset
 from wavenet_tf.core.config import DataConfig, TrainConfig
+from wavenet_tf.core.files import output_file
 from wavenet_tf.data import prepare
 from serving.evaluate import evaluate_tracks, keras_logits_fn
 from wavenet_tf.core.presets import get_preset
@@ -29,11 +30,27 @@ from wavenet_tf.run_dir import load_run_model
 from wavenet_tf.train import train
 
 
+def loudest_start(audio: np.ndarray, length: int) -> int:
+    """Where the ``length`` samples of ``audio`` that end at its loudest moment begin."""
+    energy = np.convolve(audio.astype(np.float64) ** 2, np.ones(length), mode="valid")
+    return int(np.argmax(energy))
+
+
 def loudest_snippet(audio: np.ndarray, length: int) -> np.ndarray:
     """The ``length`` samples of ``audio`` that end at its loudest moment (a lively prime)."""
-    energy = np.convolve(audio.astype(np.float64) ** 2, np.ones(length), mode="valid")
-    end = int(np.argmax(energy)) + length
-    return audio[end - length : end].astype(np.float32)
+    start = loudest_start(audio, length)
+    return audio[start : start + length].astype(np.float32)
+
+
+def shell_prime(path: str, trimmed_start: int, length: int, rate: int, data: DataConfig) -> str:
+    """``--prime FILE --prime-start S --prime-seconds T`` naming the part that starts ``trimmed_start``
+    samples into the file's cleaned, trimmed audio: `generate` counts on the file's own timeline."""
+    from wavenet_tf.core.audio import load_audio, trim_silence
+
+    whole, _ = load_audio(path, rate, trim_top_db=0, trim_frame_length=data.trim_frame_length,
+                          remove_dc=data.remove_dc, normalize=data.normalize)
+    lead, _ = trim_silence(whole, data.trim_top_db, data.trim_frame_length)
+    return f"--prime {path} --prime-start {(lead + trimmed_start) / rate:.6f} --prime-seconds {length / rate:g}"
 
 
 DEMO_MARKER = ".wavenet-demo"
@@ -88,7 +105,9 @@ def run_demo(out: str | Path, steps: int = 400, seconds: float = 2.0, seed: int 
     num_samples = int(seconds * rate)
     # Digital silence is a fixed point a trained model happily continues (the melodies end
     # in decaying tails), so start from 50 ms of a held-out melody ending at its loudest.
-    prime = loudest_snippet(np.asarray(held_out[0].audio), int(0.05 * rate))
+    length = int(0.05 * rate)
+    prime_start = loudest_start(np.asarray(held_out[0].audio), length)
+    prime = np.asarray(held_out[0].audio)[prime_start : prime_start + length].astype(np.float32)
     sampler = StreamingSampler(bundle, seed=seed)
     t0 = time.perf_counter()
     sampler.prime(prime)
@@ -108,12 +127,14 @@ def run_demo(out: str | Path, steps: int = 400, seconds: float = 2.0, seed: int 
     if not np.array_equal(reference, fresh.generate_classes(check)):  # not an assert: python -O drops those
         raise RuntimeError("the streaming sampler diverged from naive generation; please report this as a bug")
     wav = out / "generated.wav"
-    with sf.SoundFile(wav, "w", samplerate=rate, channels=1, subtype="PCM_16", format="WAV") as f:
+    with output_file(wav) as tmp, sf.SoundFile(tmp, "w", samplerate=rate, channels=1, subtype="PCM_16",
+                                               format="WAV") as f:  # complete or absent, even after Ctrl-C
         f.buffer_write(to_pcm16(audio), dtype="int16")
     print(f"4/4 generated {seconds:.1f} s with the streaming sampler (onnxruntime) at {fast:,.0f} samples/s vs "
           f"naive {naive:,.0f} samples/s, identical samples -> {wav}")
     print(f"    peak {np.abs(audio).max():.2f}, RMS {np.sqrt(np.mean(audio ** 2)):.3f}; primed with 50 ms of a held-out melody")
-    print(f"    same from the shell: wavenet generate {bundle_dir} --seconds {seconds:g} --prime MELODY.wav --out {wav}")
+    print(f"    same from the shell: wavenet generate {bundle_dir} --seconds {seconds:g} --seed {seed} "
+          f"{shell_prime(held_out[0].path, prime_start, length, rate, data)} --out {wav}")
     print(f"    TensorBoard: tensorboard --logdir {run / 'logs'}")
     print(f"demo finished in {time.perf_counter() - started:.0f} s")
     return wav
