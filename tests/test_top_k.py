@@ -1,9 +1,11 @@
 """Top-k sampling in every engine: the native draw = NumPy's `sample_rows` = the graph engine = naive,
-and bundles exported before top-k."""
+bundles exported before top-k, and the defaults' one home."""
 
 import ctypes
 import json
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import onnx
@@ -182,3 +184,80 @@ def test_a_bundle_exported_before_top_k_still_runs_and_draws_top_k_on_the_graph(
     # Asked for explicitly, the native engine refuses rather than switch.
     with pytest.raises(native.NativeUnavailable, match="predates top-k"):
         StreamingSampler(old, top_k=3, engine="native")
+
+
+@needs_native
+def test_the_command_line_says_why_an_old_bundle_draws_top_k_on_the_graph(bundles, tmp_path, capsys):
+    from wavenet_tf.cli import main
+
+    old = _old_bundle(bundles["plain"], tmp_path / "old")
+    out = ["--seconds", "0.05", "--prime", "silence", "--top-k", "3"]
+    assert main(["generate", str(old.path), *out, "--out", str(tmp_path / "a.wav")]) == 0
+    err = capsys.readouterr().err
+    assert "engine: standard step graph" in err and "predates top-k" in err and "re-export" in err
+    assert main(["generate", str(old.path), *out, "--out", str(tmp_path / "b.wav"), "--engine", "native"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("wavenet: error: --engine native:") and "predates top-k" in err and "\n" not in err
+    assert not (tmp_path / "b.wav").exists()
+
+
+@needs_native
+def test_the_server_draws_top_k_from_an_old_bundle_on_the_graph_or_says_why_not(bundles, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from serving.server import create_app
+
+    old = _old_bundle(bundles["plain"], tmp_path / "old")
+    body = {"seconds": 0.05, "top_k": 3, "seed": 4, "prime": "silence"}
+    with TestClient(create_app(old, step_engine="native")) as client:
+        refused = client.post("/v1/generate", json=body)
+        assert refused.status_code == 400 and refused.json()["fields"] == ["top_k"]
+        assert "predates top-k" in refused.json()["error"]
+    with TestClient(create_app(old)) as client:
+        assert client.post("/v1/generate", json=body).status_code == 200
+        assert client.app.state.batcher.model.engine == "graph"
+
+
+def test_every_default_comes_from_the_two_constants(tmp_path):
+    # Other values in sampling.py's two lines, before anything imports it: every default must follow.
+    script = r"""
+import importlib.util, inspect, json, re, sys
+spec = importlib.util.find_spec("wavenet_tf.core.sampling")
+source = open(spec.origin).read()
+for name, value in (("DEFAULT_TEMPERATURE", "0.625"), ("DEFAULT_TOP_K", "7")):
+    source, found = re.subn(rf"^{name} = [^#\n]*", f"{name} = {value}  ", source, flags=re.M)
+    assert found == 1, name
+sampling = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+exec(compile(source, spec.origin, "exec"), sampling.__dict__)
+from serving.streaming_sampler import StreamingSampler
+from serving.step_model import StepModel
+from serving.naive import naive_generate_classes
+from serving.batcher import Request
+from serving.server import GenerateRequest
+from wavenet_tf.core.step_generator import StepGenerator
+from wavenet_tf.core.numpy_step import generate_audio
+from wavenet_tf.cli import build_parser
+
+def defaults(function, *names):
+    parameters = inspect.signature(function).parameters
+    return [parameters[name].default for name in names]
+
+found = {
+    "sampler": defaults(StreamingSampler.__init__, "temperature", "top_k"),
+    "open_streams": defaults(StepModel.open_streams, "temperature", "top_k"),
+    "open_stream": defaults(StepModel.open_stream, "temperature", "top_k"),
+    "naive": defaults(sampling.naive_generation, "temperature", "top_k"),
+    "serving_naive": defaults(naive_generate_classes, "temperature", "top_k"),
+    "step_generator": defaults(StepGenerator.generate, "temperature", "top_k"),
+    "numpy_step": defaults(generate_audio, "temperature", "top_k"),
+    "request": [None, Request.__dataclass_fields__["top_k"].default],
+    "server": [GenerateRequest.model_fields["temperature"].default, GenerateRequest.model_fields["top_k"].default],
+}
+args = build_parser().parse_args(["generate", "b", "--seconds", "1", "--out", "x.wav"])
+found["cli"] = [args.temperature, args.top_k]
+print(json.dumps(found))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    for name, (temperature, top_k) in json.loads(out.stdout.strip().splitlines()[-1]).items():
+        assert temperature in (0.625, None) and top_k == 7, name
