@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # 7. Glossary
+# # 8. Glossary
 #
 # The words a newcomer to WaveNet trips over, each with a one-line definition, why it
 # matters here, and where it appears in the compendium. A few come with a small cell you
