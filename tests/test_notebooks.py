@@ -12,8 +12,8 @@ from notebooks.build import build, sources
 SOURCES = sources([])
 
 
-def test_there_are_eight_notebooks():
-    assert [p.name[:2] for p in SOURCES] == ["01", "02", "03", "04", "05", "06", "07", "08"]
+def test_there_are_nine_notebooks():
+    assert [p.name[:2] for p in SOURCES] == ["00", "01", "02", "03", "04", "05", "06", "07", "08"]
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
