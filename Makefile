@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test test-reliability test-deploy demo clean notebooks bench bench-data bench-train bench-learn browser-deps test-browser quality-deps bench-quality bench-recipe
+.PHONY: install test test-slow test-reliability test-deploy demo clean notebooks bench bench-data bench-train bench-learn browser-deps test-browser quality-deps bench-quality bench-recipe
 
 # The stamp is newer than every requirements file once the install has succeeded. The install
 # also compiles the native step engine (setup.py, serving/csrc) with the system's gcc.
@@ -17,8 +17,14 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml setup.py $(wildca
 
 install: $(STAMP)
 
+# Two workers (pytest-xdist), a test module to each in turn, so module fixtures are built once.
 test: $(STAMP)
-	$(PY) -m pytest --durations=15
+	$(PY) -m pytest -n 2 --dist loadfile --durations=15
+
+# What `make test` leaves out because it is inherently slow (longer training, several processes,
+# SIGKILL loops, the largest exports): the same coverage, run by .ci/run after `make test`.
+test-slow: $(STAMP)
+	$(PY) -m pytest -m slow --durations=10 -p no:cacheprovider
 
 # Faults, fuzzing and load (issue #9): a SIGKILL loop over training, 10,000 fuzzed audio files,
 # Schemathesis against the server's OpenAPI schema, and a loopback load test. About 6 minutes.

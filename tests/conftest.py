@@ -67,9 +67,10 @@ def trained_speaker_bundle(tmp_path_factory):
     return folder / "bundle"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def bundles(tmp_path_factory):
-    """One loaded bundle per kind of `tests.helpers.CASES`, exported once per test module."""
+    """One loaded bundle per kind of `tests.helpers.CASES`, exported once for the whole session
+    (seven modules share them; tests that change a bundle change a copy)."""
     from export.bundle import export_run
     from serving.bundle import load_bundle
     from tests.helpers import CASES, make_run

@@ -18,8 +18,8 @@ from wavenet_tf.core.presets import get_preset
     "preset, overrides",
     [
         ("tiny", {}),
-        ("small", NARROW),
-        ("ibab", NARROW),
+        pytest.param("small", NARROW, marks=pytest.mark.slow),
+        pytest.param("ibab", NARROW, marks=pytest.mark.slow),
         ("tiny", dict(global_conditioning_classes=3)),
         ("vocoder", dict(NARROW, dilations=(1, 2, 4, 8), num_stacks=2, local_conditioning_channels=6,
                          upsample_scales=(2, 4))),

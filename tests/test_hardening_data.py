@@ -59,6 +59,7 @@ def test_generate_on_a_run_does_not_suggest_exporting_over_it(run, capsys):
     assert f"--out {run}-bundle" in message and f"--out {run}`" not in message
 
 
+@pytest.mark.slow
 def test_export_creates_parents_with_ordinary_permissions_and_replaces_only_a_bundle(run, tmp_path, capsys):
     out = tmp_path / "bundles" / "nested" / "tiny"  # parents do not exist
     assert main(["export", str(run), "--out", str(out), "--verify"]) == 0
@@ -122,6 +123,7 @@ from wavenet_tf.core.files import RunError  # noqa: E402
 from wavenet_tf.run_dir import RunLock  # noqa: E402
 
 
+@pytest.mark.slow
 def test_resume_without_state_json_is_refused_and_a_lock_stops_a_second_training(builtin_folder, tmp_path, capsys):
     run, cache = tmp_path / "run", tmp_path / "cache"
     assert main(small_run(builtin_folder, run, cache, "--epochs", "1", "--steps-per-epoch", "2",
@@ -190,6 +192,7 @@ def test_a_folder_with_leftovers_but_no_config_is_not_trained_over(builtin_folde
     assert (run / "model_best.keras").read_bytes() == b"weights"
 
 
+@pytest.mark.slow
 def test_a_diverging_training_stops_and_saves_no_nan_model(builtin_folder, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(small_run(builtin_folder, run, tmp_path / "c", "--epochs", "2", "--steps-per-epoch", "4",
@@ -287,6 +290,7 @@ def test_evaluate_maps_labels_through_the_model_table(speaker_bundle, builtin_fo
     assert "neither a label" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_bundle_cleans_audio_as_its_run_did(tmp_path, builtin_folder, capsys, caplog):
     import logging
 
@@ -603,6 +607,7 @@ def test_field_flags_have_one_default_and_a_real_help(capsys):
     assert "--sample-rate" in text and "--residual-channels" not in text and "--dilations" not in text
 
 
+@pytest.mark.slow
 def test_bench_data_leaves_no_decoded_copy_behind(builtin_folder, tmp_path, monkeypatch, capsys):
     import tempfile
 

@@ -94,6 +94,7 @@ def test_excerpt_sources_are_named_from_the_data_folder(tmp_path):
     assert source_names(paths[:1], str(tmp_path / "manifest.csv")) == ["p225/s2.wav"]
 
 
+@pytest.mark.slow
 def test_export_skips_training_files_that_moved_and_says_so(trained_speaker_bundle, tmp_path):
     from export.bundle import export_run
 
@@ -116,6 +117,7 @@ def test_export_skips_training_files_that_moved_and_says_so(trained_speaker_bund
     assert load_bundle(tmp_path / "bundle2", check_graphs=False).excerpts == []
 
 
+@pytest.mark.slow
 def test_export_replaces_a_bundle_with_excerpts(trained_speaker_bundle, tmp_path):
     from export.bundle import export_run
 

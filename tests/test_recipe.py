@@ -13,7 +13,7 @@ from wavenet_tf.cli.common import config_overrides
 from wavenet_tf.core.config import DataConfig, TrainConfig
 from wavenet_tf.core.presets import get_preset
 from wavenet_tf.bench_recipe import parse_lever, split_overrides
-from wavenet_tf.recipe import WarmupDecay, budget_decay_steps, learning_rate, make_optimizer
+from wavenet_tf.recipe import PROBE_EPOCHS, WarmupDecay, budget_decay_steps, learning_rate, make_optimizer
 from wavenet_tf.train import train
 
 NARROW = dict(residual_channels=8, gate_channels=8, skip_channels=16)
@@ -117,6 +117,7 @@ def _run(melodies, run, epochs, resume=False, **train_fields):
                  cache_dir=melodies / "cache", val_source=melodies / "d" / "heldout", verbose=0)
 
 
+@pytest.mark.slow
 def test_resume_continues_the_schedule_at_its_step(melodies, tmp_path):
     schedule = dict(learning_rate=1e-2, warmup_steps=2, lr_schedule="cosine", decay_steps=6, final_lr_fraction=0.1)
     whole = _run(melodies, tmp_path / "whole", 2, **schedule)
@@ -131,6 +132,7 @@ def test_resume_continues_the_schedule_at_its_step(melodies, tmp_path):
     assert resumed["history"][-1]["loss"] == pytest.approx(whole["history"][-1]["loss"], rel=1e-4)
 
 
+@pytest.mark.slow
 def test_a_bfloat16_run_does_not_leave_its_policy_to_the_next_run(melodies, tmp_path):
     _run(melodies, tmp_path / "bf16", 1, precision="mixed_bfloat16")
     assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
@@ -160,6 +162,7 @@ def test_bench_recipe_argument_errors_are_one_line(melodies, tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_bench_recipe_measures_each_lever_against_the_baseline(melodies, tmp_path, capsys):
     out = tmp_path / "sweep"
     argv = ["bench-recipe", "--out", str(out), "--data", str(melodies / "d"), "--preset", "tiny",
@@ -175,8 +178,14 @@ def test_bench_recipe_measures_each_lever_against_the_baseline(melodies, tmp_pat
     saved = json.loads((out / "runs" / "clip" / "config.json").read_text())
     assert saved["data"]["target_length"] == 128  # --base applies to every run
     assert saved["train"]["clip_norm"] == 0.5 and saved["train"]["max_cpu_minutes"] == 0.1
-    # The cosine run probed its CPU per step, then fitted the decay to the budget.
-    assert 4 <= report["levers"]["warmup-cosine"]["decay_steps"] < 1000 and report["levers"]["baseline"]["decay_steps"] == 0
+    # The cosine run probed its CPU per step, then fitted the decay to the budget, and the
+    # report says what the run recorded. On a slow or shared machine the probe alone can spend
+    # 0.1 CPU-minutes (tracing is most of it): then nothing was fitted and the report says 0.
+    cosine = report["levers"]["warmup-cosine"]
+    fitted = json.loads((out / "runs" / "warmup-cosine" / "config.json").read_text()).get("fitted_decay_steps", 0)
+    assert cosine["decay_steps"] == fitted and report["levers"]["baseline"]["decay_steps"] == 0
+    if cosine["steps"] > PROBE_EPOCHS * 2:  # it went on past the probe: with a decay fitted to the budget
+        assert 4 <= fitted < 1000
     assert "warmup-cosine" in capsys.readouterr().out
     assert main(argv) == 0  # measured already: read back, not retrained
     assert "measured already" in capsys.readouterr().out

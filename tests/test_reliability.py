@@ -86,6 +86,7 @@ def test_a_tampered_bundle_file_is_named(tmp_path):
 
 # --- a full disk during a checkpoint write -----------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("failing", ["tf checkpoint", "model_last.keras"])
 def test_a_full_disk_while_saving_keeps_the_last_checkpoint(melodies, tmp_path, monkeypatch, capsys, failing):
     import tensorflow as tf
@@ -137,6 +138,7 @@ def test_a_full_disk_while_saving_keeps_the_last_checkpoint(melodies, tmp_path, 
 
 # --- NaN / Inf at the boundary -----------------------------------------------------------------
 
+@pytest.mark.slow
 def test_nan_and_inf_are_refused_at_the_boundary(tmp_path):
     audio = np.sin(np.arange(8000) / 7.0).astype(np.float32)
     audio[123] = np.inf

@@ -102,6 +102,7 @@ def test_existing_run_needs_resume_and_a_changed_model_is_refused(data_dir, tmp_
     assert "residual_channels: 8 -> 12" in err and "dilations" not in err and "sample_rate" not in err, err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flag", ["--global-cond", "--local-cond"])
 def test_the_same_conditioned_command_resumes(data_dir, tmp_path, capsys, flag):
     """`--global-cond` settles the class count (and `--local-cond` the mel fields) when a run begins;
@@ -136,6 +137,7 @@ def test_local_cond_decodes_the_data_once_with_the_vocoder_presets_mel(data_dir,
     assert "as in the vocoder preset" in caplog.text  # said, not hidden
 
 
+@pytest.mark.slow
 def test_sigkill_and_resume_ends_where_an_uninterrupted_run_ends(data_dir, tmp_path):
     common = ["--epochs", "6", "--steps-per-epoch", "6", "--audio-every", "0", "--seed", "3"]
     reference = tmp_path / "reference"
@@ -185,6 +187,7 @@ print(json.dumps({"replicas": state["replicas"], "per_replica": state["per_repli
 """
 
 
+@pytest.mark.slow
 def test_two_workers_hold_identical_weights_and_split_the_global_batch(data_dir, tmp_path):
     cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
     run = tmp_path / "mw"
@@ -210,6 +213,7 @@ def test_two_workers_hold_identical_weights_and_split_the_global_batch(data_dir,
     assert json.loads((run / "state.json").read_text())["step"] == 3
 
 
+@pytest.mark.slow
 def test_a_few_hundred_steps_learn_a_periodic_signal(tmp_path):
     rate = 8000
     t = np.arange(3 * rate) / rate

@@ -131,6 +131,7 @@ def test_demo_runs_end_to_end_and_writes_a_wav(tmp_path, capsys):
     assert again.read_bytes() == wav.read_bytes()
 
 
+@pytest.mark.slow
 def test_self_feed_replaces_its_fraction_of_the_predicted_inputs_with_the_models_draws():
     model = WaveNet.from_preset("tiny")
     rf = model.receptive_field
