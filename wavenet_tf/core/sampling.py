@@ -21,6 +21,11 @@ import numpy as np
 # therefore sees 0 for such temperatures, and 0 means argmax everywhere.
 GREEDY_TEMPERATURE = 1e-3
 
+# What every generator draws with unless told otherwise (the CLI, the server and its page,
+# StreamingSampler): chosen with `wavenet bench-sound` (docs/quality.md, "Sound").
+DEFAULT_TEMPERATURE = 1.0
+DEFAULT_TOP_K = 0
+
 
 def effective_temperature(temperature: float) -> float:
     """The temperature a sampler works with: 0.0 (argmax) at or below `GREEDY_TEMPERATURE`.
