@@ -360,17 +360,21 @@ def training_excerpts(run: Path, log=print) -> list:
     as training cleaned them. Files that moved since training are skipped; with none left, none."""
     from wavenet_tf.core.audio import AudioError, load_audio
 
-    config, data, _, _ = load_run_config(run)
+    config, data, _, run_record = load_run_config(run)
     manifest = run / "dataset.json"
     if not manifest.is_file():
         log(f"{run}: no dataset.json, so the bundle gets no excerpts (generation will start from silence)")
         return []
     record = read_json(manifest)
     labels = record.get("labels") or []
+    rows = record.get("train") or record.get("val") or []
+    names = source_names([row["path"] for row in rows], run_record.get("data_source", ""))
     tracks, missing = [], []
-    for row in record.get("train") or record.get("val") or []:
+    for row, name in zip(rows, names):
         try:
-            audio, _ = load_audio(row["path"], config.sample_rate, trim_top_db=data.trim_top_db,
+            # Cleaned as in training but not trimmed, so an excerpt's start is a time in its file
+            # as a user's editor shows it (trimming only removes silence, never an excerpt).
+            audio, _ = load_audio(row["path"], config.sample_rate, trim_top_db=0,
                                   trim_frame_length=data.trim_frame_length, remove_dc=data.remove_dc,
                                   normalize=data.normalize)
         except AudioError:
@@ -378,7 +382,7 @@ def training_excerpts(run: Path, log=print) -> list:
             continue
         # Labels matter only to a model that is conditioned on them.
         label = labels.index(row["label"]) if config.global_conditioning_classes and row.get("label") in labels else None
-        tracks.append((audio, label, None if label is None else row["label"], Path(row["path"]).name))
+        tracks.append((audio, label, None if label is None else row["label"], name))
     if missing:
         log(f"excerpts: {len(missing)} training file(s) no longer readable (first: {missing[0]}); skipped")
     excerpts = choose_excerpts(tracks, config.sample_rate, config.receptive_field,
@@ -386,6 +390,29 @@ def training_excerpts(run: Path, log=print) -> list:
     if tracks and not excerpts:
         log("excerpts: every training window is near-silent; the bundle gets none")
     return excerpts
+
+
+def source_names(paths: list[str], data_source: str) -> list[str]:
+    """How the card names each training file: its path from the training data's folder, that folder
+    included (``speakers/p225/s2.wav``; ``s2.wav`` alone may exist under every speaker).
+
+    Bundles travel, so never an absolute path. The folder is DATA when it is one, else (a glob,
+    a manifest) the folder all the files share.
+    """
+    if not paths:
+        return []
+    source = Path(data_source) if data_source else None
+    if source is not None and source.is_dir():
+        root = source.resolve()
+    else:
+        root = Path(os.path.commonpath([str(Path(p).resolve().parent) for p in paths]))
+    names = []
+    for path in paths:
+        try:
+            names.append(str(Path(path).resolve().relative_to(root.parent)))
+        except ValueError:  # outside the folder (a manifest naming files elsewhere): the name alone
+            names.append(Path(path).name)
+    return names
 
 
 def _save_saved_model(model: WaveNet, full_spec, path: Path) -> None:

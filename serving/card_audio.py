@@ -25,9 +25,13 @@ def cleaning_settings(card: ModelCard) -> dict[str, Any]:
     return card.cleaning()
 
 
-def load_for_bundle(card: ModelCard, path: str | Path) -> np.ndarray:
-    """Decode ``path`` to mono float32 at the card's rate, cleaned with the card's settings (no TensorFlow)."""
+def load_for_bundle(card: ModelCard, path: str | Path, **options: Any) -> np.ndarray:
+    """Decode ``path`` to mono float32 at the card's rate, cleaned with the card's settings (no TensorFlow).
+
+    ``options`` go to `wavenet_tf.core.audio.load_audio` over the card's: ``max_seconds`` /
+    ``max_samples``, or ``trim_top_db=0`` to keep the file's own timeline (a prime's offsets).
+    """
     from wavenet_tf.core.audio import load_audio
 
-    audio, _ = load_audio(path, card.sample_rate, **cleaning_settings(card))
+    audio, _ = load_audio(path, card.sample_rate, **{**cleaning_settings(card), **options})
     return audio

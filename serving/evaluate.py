@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from serving.limits import ascii_index
 from wavenet_tf.core.bits import log_softmax_bits, unigram_bits
 from wavenet_tf.core.mu_law import mu_law_encode
 
@@ -23,8 +24,9 @@ def speaker_id(speaker: str, names: Sequence[str], classes: int) -> int:
     """A global class id from a label name or an id in ``[0, classes)``; ValueError naming both otherwise."""
     if speaker in names:
         return list(names).index(speaker)
-    if speaker.isascii() and speaker.isdigit() and int(speaker) < classes:
-        return int(speaker)
+    index = ascii_index(speaker)
+    if index is not None and index < classes:
+        return index
     raise ValueError(f"--speaker {speaker!r} is neither a label of the model ({list(names) or 'none recorded'}) "
                      f"nor a class id in [0, {classes}).")
 

@@ -18,6 +18,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+# The level measures are the core's (one definition of near-silent); they are used here, and
+# imported from here by older code.
+from wavenet_tf.core.level import level, rms_dbfs  # noqa: F401
+
 EXCERPTS_FOLDER = "excerpts"
 # Seconds per excerpt: long enough to hear what the model learned, short enough for a small bundle
 # (0.75 s of 16-bit audio at 16 kHz is 24 KB). Never shorter than a receptive field.
@@ -28,26 +32,6 @@ EXCERPTS_PER_LABEL = 4
 MAX_EXCERPTS = 64
 # A window quieter than this (RMS over the window, dBFS) is never an excerpt.
 QUIET_DBFS = -35.0
-# Level measurements: frames of 20 ms, near-silent below this RMS (dBFS).
-FRAME_SECONDS = 0.02
-NEAR_SILENT_DBFS = -45.0
-
-
-def rms_dbfs(audio: np.ndarray) -> float:
-    """RMS level of float audio in dB relative to full scale (−200 for digital silence)."""
-    audio = np.asarray(audio, np.float64)
-    rms = float(np.sqrt(np.mean(audio**2))) if audio.size else 0.0
-    return 20.0 * float(np.log10(max(rms, 1e-10)))
-
-
-def level(audio: np.ndarray, sample_rate: int) -> dict[str, float]:
-    """What a listener hears first: ``rms_dbfs`` and ``near_silent_fraction`` of 20 ms frames."""
-    audio = np.asarray(audio, np.float64).reshape(-1)
-    frame = max(1, int(FRAME_SECONDS * sample_rate))
-    count = max(1, len(audio) // frame)
-    frames = audio[: count * frame].reshape(count, frame) if len(audio) >= frame else audio[None]
-    frame_db = 20.0 * np.log10(np.maximum(np.sqrt(np.mean(frames**2, axis=1)), 1e-10))
-    return {"rms_dbfs": round(rms_dbfs(audio), 2), "near_silent_fraction": round(float(np.mean(frame_db < NEAR_SILENT_DBFS)), 3)}
 
 
 def _window_scores(audio: np.ndarray, length: int, tail: int, starts: np.ndarray) -> np.ndarray:
@@ -72,11 +56,13 @@ def active_window(audio: np.ndarray, length: int, tail: int | None = None) -> in
 
 
 def choose_part(audio: np.ndarray, sample_rate: int, receptive_field: int, start: float | None = None,
-                seconds: float | None = None, name: str = "the prime") -> np.ndarray:
+                seconds: float | None = None, name: str = "the prime", sound_end: int | None = None) -> np.ndarray:
     """The part of ``audio`` that primes generation (which continues from its end).
 
-    With ``start`` (seconds): from there, ``seconds`` long or to the end. Without: the most
-    active window, ``seconds`` long or one receptive field (all the model sees of a prime).
+    With ``start`` (seconds from the start of ``audio``): from there, ``seconds`` long, or to
+    ``sound_end`` (the sample where trailing silence begins; default: the end) — or to the end
+    when ``start`` lies past it. Without: the most active window, ``seconds`` long or one
+    receptive field (all the model sees of a prime).
 
     Raises:
         ValueError: ``start`` at or past the end, or a non-positive length; the message names them.
@@ -86,9 +72,11 @@ def choose_part(audio: np.ndarray, sample_rate: int, receptive_field: int, start
         raise ValueError(f"--prime-seconds must be > 0, got {seconds:g}.")
     if start is not None:
         if not 0 <= start < duration:
-            raise ValueError(f"--prime-start {start:g} is outside {name} (0 to {duration:.3f} s).")
+            raise ValueError(f"--prime-start {start:g} is outside {name} (0 to {duration:.3f} s, counted from the "
+                             "start of the file).")
         first = int(round(start * sample_rate))
-        last = len(audio) if seconds is None else min(len(audio), first + max(1, int(round(seconds * sample_rate))))
+        end = len(audio) if sound_end is None or sound_end <= first else sound_end
+        last = end if seconds is None else min(len(audio), first + max(1, int(round(seconds * sample_rate))))
         return np.asarray(audio[first:last], np.float32)
     length = receptive_field if seconds is None else max(1, int(round(seconds * sample_rate)))
     first = active_window(audio, length, tail=min(length, receptive_field))
@@ -102,8 +90,8 @@ class Excerpt:
     audio: np.ndarray
     label: int | None
     label_name: str | None
-    source: str  # the training file's name (not its path: bundles travel)
-    start_seconds: float
+    source: str  # the training file's path from its data folder, the folder's name first (never absolute: bundles travel)
+    start_seconds: float  # where the excerpt starts in that file, as an editor shows it
 
 
 def choose_excerpts(tracks: Sequence[tuple[np.ndarray, int | None, str | None, str]], sample_rate: int,
@@ -150,7 +138,7 @@ def choose_excerpts(tracks: Sequence[tuple[np.ndarray, int | None, str | None, s
                 if picked < count and round_ < len(windows):
                     start = windows[round_][1]
                     chosen.append(Excerpt(audio[start : start + length].copy(), label, label_name, source,
-                                          round(start / sample_rate, 3)))
+                                          round(start / sample_rate, 6)))  # µs: exact to the sample
                     picked += 1
     return chosen
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from serving.bundle import Bundle
+from serving.limits import ascii_index
+from wavenet_tf.core.level import NEAR_SILENT_DBFS
 
 
 def resolve_speaker(bundle: Bundle, speaker: str | None) -> int | None:
@@ -29,9 +31,9 @@ def resolve_speaker(bundle: Bundle, speaker: str | None) -> int | None:
                          f"(ids 0..{spec.classes - 1}{', names ' + ', '.join(names) if names else ''}).")
     if speaker in names:
         return names.index(speaker)
-    # ASCII digits only: str.isdigit() also accepts "١" or "²", which are not ids.
-    if speaker.isascii() and speaker.isdigit() and int(speaker) < spec.classes:
-        return int(speaker)
+    index = ascii_index(speaker)
+    if index is not None and index < spec.classes:
+        return index
     raise ValueError(f"{speaker!r} is neither an id in [0, {spec.classes}) nor one of {names}.")
 
 
@@ -63,13 +65,19 @@ def resolve_prime(bundle: Bundle, prime: str | None, streams: int, seed: int, gl
     if prime == "silence" or (prime is None and bundle.local_conditioning):
         return None, None
     if is_file:
-        from serving.card_audio import load_for_bundle
+        from serving.card_audio import cleaning_settings, load_for_bundle
+        from wavenet_tf.core.audio import trim_silence
 
-        audio = load_for_bundle(bundle.card, prime)  # cleaned as in training
-        part = choose_part(audio, rate, rf, start, seconds, name=str(prime))
+        # Cleaned as in training, but not trimmed: --prime-start counts on the file's own
+        # timeline, what a user reads in an editor (it counted from the trimmed audio, so 3.5 s
+        # was "outside" a 4.59 s file with 1.6 s of leading silence). The same samples, unshifted.
+        audio = load_for_bundle(bundle.card, prime, trim_top_db=0)
+        cleaning = cleaning_settings(bundle.card)
+        _, sound_end = trim_silence(audio, cleaning["trim_top_db"], cleaning["trim_frame_length"])
+        part = choose_part(audio, rate, rf, start, seconds, name=str(prime), sound_end=sound_end)
         heard = level(part, rate)
         note = None
-        if heard["rms_dbfs"] < -45 or heard["near_silent_fraction"] > 0.5:
+        if heard["rms_dbfs"] < NEAR_SILENT_DBFS or heard["near_silent_fraction"] > 0.5:
             note = (f"note: the chosen part of {prime} is near-silent ({heard['rms_dbfs']:.1f} dBFS), so generation "
                     "may be quiet; choose a louder part with --prime-start/--prime-seconds.")
         return part[None].repeat(streams, axis=0), note
@@ -84,11 +92,8 @@ def resolve_prime(bundle: Bundle, prime: str | None, streams: int, seed: int, gl
     else:
         wanted = prime.split(":", 1)[1] if ":" in prime else ""
         names = [excerpt_name(e) for e in entries]
-        if wanted in names:
-            index = names.index(wanted)
-        elif wanted.isdigit() and int(wanted) < len(entries):
-            index = int(wanted)
-        else:
+        index = names.index(wanted) if wanted in names else ascii_index(wanted)
+        if index is None or index >= len(entries):
             raise ValueError(f"--prime {prime}: {bundle.path} has excerpts 0..{len(entries) - 1} ({', '.join(names)}).")
         chosen = [index] * streams
     return stack_primes([load_excerpt(bundle.path, entries[i], rate) for i in chosen]), None
@@ -118,23 +123,34 @@ def to_pcm16(chunk: np.ndarray) -> bytes:
 
 
 class Progress:
-    """One stderr line: seconds done, samples/s per stream and the real-time factor."""
+    """One stderr line: seconds done, samples/s per stream and the real-time factor.
 
-    def __init__(self, total: int, sample_rate: int, enabled: bool = True):
+    On a terminal the line is redrawn in place (``\r``) as chunks arrive. Anywhere else — a
+    log file, a pipe — carriage returns would pile up in the file, so the figures are written
+    once, as a plain line, when generation ends.
+    """
+
+    def __init__(self, total: int, sample_rate: int, enabled: bool = True, live: bool | None = None):
         self.total, self.rate, self.enabled = total, sample_rate, enabled
+        self.live = sys.stderr.isatty() if live is None else live
         self.started = time.perf_counter()
+        self.done = 0
+
+    def _line(self) -> str:
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        speed = self.done / elapsed
+        width = 24
+        filled = int(width * self.done / max(self.total, 1))
+        return (f"[{'#' * filled}{'.' * (width - filled)}] {self.done / self.rate:6.2f}/{self.total / self.rate:.2f} s"
+                f"  {speed:8,.0f} samples/s  RTF {speed / self.rate:5.2f}")
 
     def update(self, done: int) -> None:
-        if not self.enabled:
-            return
-        elapsed = max(time.perf_counter() - self.started, 1e-9)
-        speed = done / elapsed
-        width = 24
-        filled = int(width * done / max(self.total, 1))
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done / self.rate:6.2f}/{self.total / self.rate:.2f} s"
-                         f"  {speed:8,.0f} samples/s  RTF {speed / self.rate:5.2f}")
-        sys.stderr.flush()
+        self.done = done
+        if self.enabled and self.live:
+            sys.stderr.write("\r" + self._line())
+            sys.stderr.flush()
 
     def close(self) -> None:
         if self.enabled:
-            sys.stderr.write("\n")
+            sys.stderr.write("\n" if self.live else self._line() + "\n")
+            sys.stderr.flush()

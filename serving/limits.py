@@ -18,6 +18,16 @@ from pathlib import Path
 MAX_STREAMS = 256
 
 
+def ascii_index(text: str) -> int | None:
+    """``text`` as a non-negative integer when it is ASCII digits only, else None.
+
+    ``str.isdigit()`` also accepts "²", "①" and "٣": ``int()`` then fails on the first two
+    (a 500 in the server, a traceback-worthy message in the CLI) and reads the third as a
+    number nobody typed. Ids and indices are ASCII digits, one rule for every field and flag.
+    """
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
 def check_temperature(value: float, name: str = "--temperature") -> float:
     """A finite temperature >= 0 (0 and anything at or below 1e-3 take the most likely class)."""
     if not (math.isfinite(value) and value >= 0):

@@ -26,6 +26,7 @@ import numpy as np
 import onnxruntime as ort
 
 from serving.bundle import Bundle
+from serving.engine_state import EngineState
 from serving.native import NativeEngine, NativeState, NativeUnavailable, open_native_session, resolve_engine
 from serving.onnx_step import make_session
 from serving.stream import Stream
@@ -130,8 +131,9 @@ class StepModel:
         classes, start = self._prime_classes(count, prime, prime_classes)
         rings, taps, logits = self._prime(classes, start, ids, frames)
         end = start + classes.shape[1]
-        return [Stream(self, temperatures[k], stream_generator(seed, k), None if ids is None else int(ids[k]),
-                       None if frames is None else frames[k], end, rings[k], taps[k], logits[k])
+        return [Stream(self, self.lock, self.hop, temperatures[k], stream_generator(seed, k),
+                       None if ids is None else int(ids[k]), None if frames is None else frames[k], end,
+                       EngineState(rings[k], taps[k], logits[k], end))
                 for k in range(count)]
 
     def open_stream(self, prime: np.ndarray | None = None, *, seed: int = 0, temperature: float = 1.0,
@@ -236,7 +238,7 @@ class StepModel:
         for stream in streams:
             if stream.model is not self:
                 raise ValueError("a stream belongs to another StepModel: advance it with its own model.")
-            if stream._ring is None and stream._seat is None:
+            if stream.closed:
                 raise ValueError("a closed stream cannot be advanced.")
             if stream.mel is not None and stream.position + num_samples > stream.max_samples:
                 raise ValueError(f"the mel frames cover {stream.max_samples} samples; generation reached the end.")
@@ -247,7 +249,7 @@ class StepModel:
         chunk = NATIVE_CHUNK if not self.local_conditioning else NATIVE_CHUNK_CONDITIONED
         with self.lock:
             workspace = self.workspace(b)
-            workspace.seat(streams)
+            workspace.seat([s.state for s in streams], [s.global_id for s in streams])
             done = 0
             while done < num_samples:
                 n = min(chunk, num_samples - done)
@@ -268,7 +270,8 @@ class StepModel:
         """Seat ``streams`` now in the workspace `advance` gives this list: allocating it and copying
         the streams in happen here (after a prime), not in the first chunk (time to first audio)."""
         with self.lock:
-            self.workspace(len(streams)).seat(list(streams))
+            streams = list(streams)
+            self.workspace(len(streams)).seat([s.state for s in streams], [s.global_id for s in streams])
 
     def workspace(self, batch: int) -> Workspace:
         """The workspace for ``batch`` streams (made on first use; the least recently used goes)."""
@@ -286,12 +289,12 @@ class StepModel:
         """cond.onnx's terms for every stream's next ``samples`` ``(B, samples, L, 2G)``, from its cache."""
         blocks = []
         for stream in streams:
-            t, cached = stream.position, stream._terms
+            t, cached = stream.position, stream.terms_cache
             if cached is None or not (cached[0] <= t and t + samples <= cached[0] + cached[1].shape[0]):
                 first = t // self.hop
                 frames = min(-(-max(samples, CONDITIONING_SAMPLES) // self.hop) + 1, stream.mel.shape[0] - first)
                 terms = self.conditioning_terms(stream.mel[None], first * self.hop, frames * self.hop)[0]
-                cached = stream._terms = (first * self.hop, terms)
+                cached = stream.terms_cache = (first * self.hop, terms)
             blocks.append(cached[1][t - cached[0] : t - cached[0] + samples])
         return blocks[0][None] if len(blocks) == 1 else np.stack(blocks)
 

@@ -1,14 +1,16 @@
-"""One generation's state, apart from the model that advances it (`serving.step_model`)."""
+"""One generation's state, apart from the model that advances it (`serving.step_model`).
+
+A stream receives what it needs — the model's lock and hop length, its engine state —
+and imports neither the model's module nor the workspace's (`serving.engine_state`).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import threading
 
 import numpy as np
 
-if TYPE_CHECKING:  # annotations only: the model and its workspaces import this module
-    from serving.step_model import StepModel
-    from serving.workspace import Workspace
+from serving.engine_state import EngineState
 
 
 class Stream:
@@ -18,51 +20,42 @@ class Stream:
     stream. ``position`` is the time of the next sample (mel frames are read at
     ``position // hop``), ``rng`` draws one uniform per sample, ``temperature`` is the
     effective one (0 means argmax). The engine state — ring rows, input taps, next
-    logits — lives in the stream's own arrays or, while it is seated, in a workspace row.
+    logits — is ``state`` (`EngineState`): in the stream's own arrays or, while it is
+    seated, in a workspace row. ``model`` is the model that made it (only compared: a stream
+    is advanced by its own model); ``lock`` is that model's, held while state moves.
     """
 
-    def __init__(self, model: "StepModel", temperature: float, rng: np.random.Generator, global_id: int | None,
-                 mel: np.ndarray | None, position: int, ring: np.ndarray, taps: np.ndarray, logits: np.ndarray):
+    def __init__(self, model: object, lock: threading.RLock, hop: int, temperature: float, rng: np.random.Generator,
+                 global_id: int | None, mel: np.ndarray | None, position: int, state: EngineState):
         self.model = model
+        self.lock = lock
+        self.hop = hop
         self.temperature = temperature
         self.rng = rng
         self.global_id = global_id
         self.mel = mel
         self.position = position
-        self._ring, self._taps, self._logits, self._clock = ring, taps, logits, position
-        self._seat: tuple[Workspace, int] | None = None
-        self._terms: tuple[int, np.ndarray] | None = None  # (first time, cond.onnx terms (T, L, 2G))
+        self.state = state
+        # The model's cache of cond.onnx terms for this stream: (first time, terms (T, L, 2G)).
+        self.terms_cache: tuple[int, np.ndarray] | None = None
 
     @property
     def max_samples(self) -> int | None:
         """Samples the mel frames cover (prime included), or None without local conditioning."""
-        return None if self.mel is None else self.mel.shape[0] * self.model.hop
+        return None if self.mel is None else self.mel.shape[0] * self.hop
+
+    @property
+    def closed(self) -> bool:
+        return self.state.closed
 
     @property
     def logits(self) -> np.ndarray:
         """A copy of the next sample's logits ``(Q,)``."""
-        with self.model.lock:
-            if self._seat is not None:
-                workspace, row = self._seat
-                return workspace.logits[row].copy()
-            return self._logits.copy()
+        with self.lock:
+            return self.state.next_logits()
 
     def close(self) -> None:
         """Give up the stream: its workspace row is free for another without copying it out."""
-        with self.model.lock:
-            if self._seat is not None:
-                workspace, row = self._seat
-                workspace.owners[row] = None
-                self._seat = None
-            self._ring = self._taps = self._logits = None
-            self._terms = None
-
-    def _unseat(self) -> None:
-        """Copy this stream's state out of its workspace row into its own arrays."""
-        workspace, row = self._seat
-        self._ring = workspace.ring.buffer[:, :, row].copy()
-        self._taps = workspace.taps[row].copy()
-        self._logits = workspace.logits[row].copy()
-        self._clock = workspace.clock
-        workspace.owners[row] = None
-        self._seat = None
+        with self.lock:
+            self.state.close()
+            self.terms_cache = None

@@ -1,19 +1,16 @@
-"""The batch arrays an engine runs on, bound once; streams are seated in their rows."""
+"""The batch arrays an engine runs on, bound once; streams' engine states are seated in their rows."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import onnxruntime as ort
 
+from serving.engine_state import EngineState
 from serving.native import NativeEngine, NativeState
-from serving.stream import Stream
 from wavenet_tf.core.ring_buffer import RingBuffer, shift_taps
 from wavenet_tf.core.sampling import sample_classes, sample_rows
-
-if TYPE_CHECKING:  # annotations only: the model imports this module
-    from serving.step_model import StepModel
 
 # Up to this many streams the graph's own sampler beats NumPy's
 # (docs/generation-and-server.md#the-graph-draws-the-next-sample-for-few-streams).
@@ -23,17 +20,18 @@ GRAPH_SAMPLING_MAX_STREAMS = 4
 class Workspace:
     """Preallocated batch arrays for B streams, bound once to the engine's inputs and outputs.
 
-    Rows belong to the streams seated in them (``owners``); ``clock`` is the ring buffer's
-    time for all of them. The standard graph runs ``step.onnx`` (or ``step_sampler.onnx``,
+    Rows belong to the engine states seated in them (``owners``, `serving.engine_state`);
+    ``clock`` is the ring buffer's time for all of them. ``model`` is the `StepModel` whose
+    sessions, engine and sizes it uses (read, never imported: the model imports this module). The standard graph runs ``step.onnx`` (or ``step_sampler.onnx``,
     which also draws the next class) once a sample; the native engine K samples a call.
     """
 
-    def __init__(self, model: "StepModel", batch: int):
+    def __init__(self, model: Any, batch: int):
         self.model = model
         self.batch = b = batch
         num_layers, num_taps = model.delays.shape
         r, g, q = model.residual_channels, model.gate_channels, model.quantization_channels
-        self.owners: list[Stream | None] = [None] * b
+        self.owners: list[EngineState | None] = [None] * b
         self.clock = 0
         # Before the start every layer input is 0, which step.onnx stores as -offset.
         self.ring = RingBuffer(model.delays, b, r, padding=-model.offsets)
@@ -78,36 +76,52 @@ class Workspace:
 
     # -- seating ------------------------------------------------------------------------------
 
-    def seat(self, streams: Sequence[Stream]) -> None:
-        """Put ``streams[k]`` in row k; streams already there stay put (no copy)."""
-        for k, stream in enumerate(streams):
-            if stream._seat is not None and stream._seat != (self, k):
-                stream._unseat()
+    def seat(self, states: Sequence[EngineState], global_ids: Sequence[int | None]) -> None:
+        """Put ``states[k]`` (global class ``global_ids[k]``) in row k; states already there stay put (no copy)."""
+        for k, state in enumerate(states):
+            if state.seat is not None and state.seat != (self, k):
+                holder, row = state.seat
+                holder.unseat(row)
         if all(owner is None for owner in self.owners):
-            self.clock = streams[0]._clock  # an empty workspace takes the first stream's clock: no rotation
+            self.clock = states[0].clock  # an empty workspace takes the first state's clock: no rotation
         size = self.ring.size
-        for k, stream in enumerate(streams):
-            if stream._seat == (self, k):
+        for k, state in enumerate(states):
+            if state.seat == (self, k):
                 continue
-            occupant = self.owners[k]
-            if occupant is not None:
-                occupant._unseat()
-            shift = (self.clock - stream._clock) % size
+            if self.owners[k] is not None:
+                self.unseat(k)
+            shift = (self.clock - state.clock) % size
             rows = self.ring.buffer[:, :, k]
-            rows[:] = stream._ring if shift == 0 else np.roll(stream._ring, shift, axis=0)
-            self.taps[k] = stream._taps
-            self.logits[k] = stream._logits
+            rows[:] = state.ring if shift == 0 else np.roll(state.ring, shift, axis=0)
+            self.taps[k] = state.taps
+            self.logits[k] = state.logits
             if self.global_ids is not None:
-                self.global_ids[k] = stream.global_id
-            stream._ring = stream._taps = stream._logits = None  # the row is the state now
-            stream._seat = (self, k)
-            self.owners[k] = stream
+                self.global_ids[k] = global_ids[k]
+            state.ring = state.taps = state.logits = None  # the row is the state now
+            state.seat = (self, k)
+            self.owners[k] = state
+
+    def unseat(self, row: int) -> None:
+        """Copy ``row``'s occupant out into arrays of its own; the row is free."""
+        state = self.owners[row]
+        state.ring = self.ring.buffer[:, :, row].copy()
+        state.taps = self.taps[row].copy()
+        state.logits = self.logits[row].copy()
+        state.clock = self.clock
+        state.seat = None
+        self.owners[row] = None
+
+    def row_logits(self, row: int) -> np.ndarray:
+        return self.logits[row].copy()
+
+    def vacate(self, row: int) -> None:
+        self.owners[row] = None
 
     def release(self) -> None:
-        """Copy every seated stream out (the workspace is about to be dropped)."""
-        for stream in self.owners:
-            if stream is not None:
-                stream._unseat()
+        """Copy every seated state out (the workspace is about to be dropped)."""
+        for row, state in enumerate(self.owners):
+            if state is not None:
+                self.unseat(row)
 
     # -- running ------------------------------------------------------------------------------
 

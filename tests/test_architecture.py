@@ -86,3 +86,59 @@ def test_the_layers_cover_every_module_and_the_checker_sees_a_violation(tmp_path
     names = imports("wavenet_tf.core.bad", bad)
     assert {"serving.bundle", "tensorflow"} <= names
     assert project_layer("serving.bundle") not in ALLOWED["core"][0]
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Each project module -> the project modules it imports (annotation-only imports included)."""
+    found = modules()
+    graph = {}
+    for module, path in found.items():
+        targets = set()
+        for name in imports(module, path):
+            parts = name.split(".")
+            # `from serving.stream import Stream` names a module; `from serving import x` may name one too.
+            candidates = [".".join(parts[:i]) for i in range(len(parts), 0, -1)]
+            target = next((c for c in candidates if c in found), None)
+            if target is not None and target != module:
+                targets.add(target)
+        graph[module] = targets
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_modules_import_each_other_in_a_circle():
+    # serving.step_model, .stream and .workspace did (issue 23): a stream needed the model's module
+    # for its annotations and the workspace the stream's private helpers.
+    assert cycles(import_graph()) == []
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

@@ -58,9 +58,10 @@ class _Server:
         self.process.terminate()
         self.process.wait(timeout=10)
 
-    def play(self, seconds: str = "1", prime: str | None = None) -> dict:
-        """Press Play in headless Chromium (``prime``: the prime menu's option value)."""
-        env = {"CHROMIUM": CHROMIUM, "PATH": "/usr/bin:/bin", **({} if prime is None else {"PRIME": prime})}
+    def play(self, seconds: str = "1", prime: str | None = None, clip: Path | None = None) -> dict:
+        """Press Play in headless Chromium (``prime``: the prime menu's option value; ``clip``: a file to upload)."""
+        env = {"CHROMIUM": CHROMIUM, "PATH": "/usr/bin:/bin", **({} if prime is None else {"PRIME": prime}),
+               **({} if clip is None else {"CLIP": str(clip)})}
         out = subprocess.run(["node", str(HERE / "play.mjs"), self.url, seconds], capture_output=True, text=True,
                              timeout=120, env=env)
         assert out.returncode == 0, out.stderr[-3000:]
@@ -113,3 +114,19 @@ def test_the_page_offers_the_prime_and_shows_the_level_honestly(trained_speaker_
     assert loud["rms_dbfs"] > -30 and quiet["rms_dbfs"] < -40
     # Near-silence stays a thin line (the old page scaled it to fill 90% of the height).
     assert quiet["bottom"] - quiet["top"] < 0.1 * quiet["height"]
+
+
+def test_a_clip_too_long_to_upload_is_named_with_what_fits(speaker_bundle, tmp_path):
+    # A 513 KB clip got only "request body over 262144 bytes".
+    _needs_browser()
+    clip = tmp_path / "long.wav"
+    sf.write(clip, (0.3 * np.sin(np.arange(int(16.4 * 16000)) / 5.0)).astype(np.float32), 16000, subtype="PCM_16")
+    assert 500_000 < clip.stat().st_size < 530_000
+    short = tmp_path / "short.wav"
+    sf.write(short, (0.3 * np.sin(np.arange(4000) / 5.0)).astype(np.float32), 8000, subtype="PCM_16")
+    with _Server(speaker_bundle) as server:
+        refused = server.play("0.2", clip=clip)
+        played = server.play("0.2", clip=short)
+    assert refused["status"].startswith("the clip is too long: long.wav is 51") and "up to 191 KB" in refused["status"]
+    assert "12.3 s of 16-bit mono WAV at 8000 Hz" in refused["status"] and not refused["bytes"], refused  # nothing sent
+    assert played["status"].startswith("done") and played["drawn"] == 1600, played

@@ -53,6 +53,70 @@ def test_streams_are_channels_and_stdout_is_raw_pcm(bundle, tmp_path):
     assert b"samples/s" in out.stderr and b"RTF" in out.stderr
 
 
+def _interrupt_generate(bundle, out: Path) -> subprocess.CompletedProcess:
+    """`wavenet generate` of 300 s × 8 streams, sent SIGINT once it is writing (its temporary file exists)."""
+    import signal
+
+    process = subprocess.Popen([WAVENET, "generate", str(bundle), "--seconds", "300", "--streams", "8",
+                                "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not [p for p in out.parent.iterdir() if p.name.startswith(f".{out.stem}-")]:
+        assert process.poll() is None and time.time() < deadline, process.communicate()
+        time.sleep(0.05)
+    time.sleep(0.3)  # some chunks in
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def test_ctrl_c_leaves_an_existing_file_as_it_was_and_no_partial_one(bundle, tmp_path):
+    # It replaced keep.wav with a 20 s WAV whose header was correct, and printed a traceback.
+    keep = tmp_path / "keep.wav"
+    sf.write(keep, np.full(800, 0.25, np.float32), 8000, subtype="PCM_16")
+    before = keep.read_bytes()
+    done = _interrupt_generate(bundle, keep)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 130 and "Traceback" not in done.stderr and "KeyboardInterrupt" not in done.stderr
+    assert lines[-1].startswith("wavenet generate: interrupted after ") and "keep.wav left as it was" in lines[-1]
+    assert keep.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.wav"]
+    # Without an existing file, nothing is left at all (it left a 20 s file of the 300 s asked for).
+    done = _interrupt_generate(bundle, tmp_path / "new.wav")
+    assert done.returncode == 130 and "new.wav not written" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.wav"]
+
+
+def test_progress_writes_no_carriage_returns_into_a_file(bundle, tmp_path):
+    # stderr to a file (a log): one plain line with the figures, no \r-redrawn bar.
+    with open(tmp_path / "log.txt", "w") as log:
+        subprocess.run([WAVENET, "generate", str(bundle), "--seconds", "0.5", "--out", str(tmp_path / "a.wav")],
+                       stderr=log, check=True)
+    text = (tmp_path / "log.txt").read_text()
+    assert "\r" not in text and "samples/s" in text and "RTF" in text
+    assert [line for line in text.splitlines() if "samples/s" in line][0].startswith("[########################]")
+
+
+def test_output_file_writes_through_symlinks_and_never_replaces_a_device(tmp_path):
+    import os
+
+    from wavenet_tf.core.files import output_file
+
+    real = tmp_path / "real.wav"
+    real.write_bytes(b"old")
+    os.chmod(real, 0o640)
+    (tmp_path / "link.wav").symlink_to(real)
+    with output_file(tmp_path / "link.wav") as path:
+        path.write_bytes(b"new")
+    assert (tmp_path / "link.wav").is_symlink() and real.read_bytes() == b"new"
+    assert os.stat(real).st_mode & 0o777 == 0o640  # an existing file keeps its permissions
+    with output_file("/dev/null") as path:
+        assert str(path) == "/dev/null"  # written directly: a device is never renamed over
+    with pytest.raises(RuntimeError), output_file(real) as path:
+        path.write_bytes(b"partial")
+        raise RuntimeError("interrupted")
+    assert real.read_bytes() == b"new" and sorted(p.name for p in tmp_path.iterdir()) == ["link.wav", "real.wav"]
+
+
 def test_prime_and_speaker(speaker_bundle, tmp_path):
     prime = tmp_path / "prime.flac"
     sf.write(prime, (0.3 * np.sin(np.arange(4000) / 7.0)).astype(np.float32), 8000)

@@ -308,3 +308,169 @@ def test_a_body_that_stalls_gets_408_and_a_cut_body_logs_nothing(bundle):
             logging.getLogger("uvicorn.error").removeHandler(handler)
     errors = [r for r in records if r.levelno >= logging.ERROR or r.exc_info]
     assert not errors, [r.getMessage() for r in errors]
+
+
+# --- issue 23: malformed requests, one strict rule, uploads within the limits ------------------
+
+@pytest.mark.parametrize("length", ["12abc", "-5", "1e3"])
+def test_a_malformed_content_length_gets_a_json_400_that_names_it(bundle, length):
+    # h11 refuses these before the application sees them; uvicorn answered in plain text.
+    app = create_app(bundle, max_streams=1, queue_limit=0, max_seconds=1.0, chunk=64)
+    with _running(app) as port:
+        conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+        conn.sendall(b"POST /v1/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: " + length.encode() + b"\r\n\r\n{}")
+        answer = b""
+        while part := conn.recv(4096):
+            answer += part
+        conn.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400") and b"application/json" in head, answer
+    import json
+
+    error = json.loads(body)
+    assert set(error) == {"error", "fields"} and error["fields"] == ["Content-Length"], error
+    assert "Content-Length" in error["error"] and "digits" in error["error"], error
+
+
+@pytest.mark.parametrize("raw, says", [
+    (b"[" * 60_000 + b"]" * 60_000, "nested too deeply"),
+    (b'{"seconds": 1, "speaker": "\xff\xfe"}', "not UTF-8"),
+    (b'{"seconds": 1, "speaker": 0, "prime": "\xc3', "not UTF-8"),
+])
+def test_an_unreadable_body_is_named_not_a_generic_parse_error(client, raw, says):
+    response = client.post("/v1/generate", content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    body = _is_error_body(response)
+    assert body["fields"] == ["body"] and says in body["error"], body
+    assert "There was an error parsing the body" not in body["error"]
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"prime": True}, "prime"),           # was read as excerpt 1
+    ({"seconds": "0.02"}, "seconds"),     # was read as 0.02
+    ({"temperature": "1"}, "temperature"),
+    ({"seed": "1"}, "seed"),
+    ({"seed": 1.5}, "seed"),
+    ({"speaker": True}, "speaker"),       # was speaker 1
+    ({"speaker": 1.5}, "speaker"),
+])
+def test_every_field_takes_one_json_type_and_nothing_is_coerced(client, body, field):
+    response = client.post("/v1/generate", json={"seconds": 0.02, "speaker": 0, **body})
+    assert response.status_code == 400, (body, response.status_code)
+    error = _is_error_body(response)
+    # One field, named once (not "speaker.str" and "speaker.int"), with what was sent and what it takes.
+    assert error["fields"] == [field] and "got " in error["error"] and "send " in error["error"], error
+
+
+def test_an_integer_is_a_json_number_without_a_fraction(client):
+    # As JSON Schema (and so the server's own /openapi.json) counts it, and as JavaScript and
+    # NumPy clients write it: 3.0 is the integer 3. Schemathesis sends such values as valid.
+    for body in ({"seed": 3.0}, {"speaker": 1.0}, {"seconds": 1}):
+        response = client.post("/v1/generate", json={"seconds": 0.02, "speaker": 0, **body})
+        assert response.status_code == 200, (body, response.text)
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "\u2460", "\u0663", "\uff11"])
+def test_ids_and_indices_are_ascii_digits_in_every_field(client, value):
+    # "²" and "①" were a 500 (str.isdigit() then int()); "٣" was read as 3 while "１" was refused.
+    for body, field in (({"speaker": 0, "prime": value}, "prime"), ({"speaker": value}, "speaker")):
+        response = client.post("/v1/generate", json={"seconds": 0.02, **body})
+        assert response.status_code == 400, (body, response.text)
+        assert _is_error_body(response)["fields"] == [field]
+
+
+def test_null_is_refused_where_a_field_has_a_value_and_says_to_leave_it_out(client):
+    response = client.post("/v1/generate", json={"seconds": None, "speaker": 0})
+    error = _is_error_body(response)
+    assert response.status_code == 400 and error["fields"] == ["seconds"]
+    assert "leave seconds out" in error["error"] and "valid number" not in error["error"], error
+    # Optional fields take null as "not given".
+    assert client.post("/v1/generate", json={"seconds": 0.02, "speaker": 0, "prime": None}).status_code == 200
+
+
+def test_the_413_says_the_clip_is_too_long_and_what_fits(bundle):
+    from serving.server import clip_bytes_limit
+
+    with TestClient(create_app(bundle, max_body_bytes=20_000)) as c:
+        response = c.post("/v1/generate", json={"seconds": 0.1, "speaker": 0, "prime_audio": "A" * 30_000})
+        page = c.get("/").text
+    error = _is_error_body(response)["error"]
+    assert response.status_code == 413
+    # Was only "request body over 262144 bytes": now what it means for a clip, in KB and seconds at 8 kHz.
+    assert "clip" in error and f"{clip_bytes_limit(20_000) // 1024} KB" in error and "s of 16-bit mono WAV" in error
+    # The page knows the limit before it uploads (a browser run: `make test-browser`).
+    assert f"CLIP_BYTES = {clip_bytes_limit(20_000)}," in page and "__" not in page.split("<script>")[1]
+    assert "the clip is too long" in page and "if (clipTooLarge(file))" in page
+    # ... and counts near-silent frames as every measure does (it used −45 dBFS, the quality bench −50).
+    from wavenet_tf.core.level import FRAME_SECONDS, NEAR_SILENT_DBFS
+
+    assert f"NEAR_SILENT_DBFS = {NEAR_SILENT_DBFS:g}, FRAME_MS = {1000 * FRAME_SECONDS:g};" in page
+    assert page.count(f"{NEAR_SILENT_DBFS:g}") == 1 and "−45" not in page  # the constant alone, once
+
+
+def _flac(seconds: float, rate: int, channels: int, value: float = 0.5) -> str:
+    import base64
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    buffer = io.BytesIO()
+    # A constant compresses to almost nothing: a few KB that decode to millions of samples.
+    sf.write(buffer, np.full((int(seconds * rate), channels), value, np.float32), rate, format="FLAC",
+             subtype="PCM_16")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_an_uploaded_clip_is_refused_from_its_header_by_samples_not_only_seconds(bundle, monkeypatch):
+    import serving.card_audio
+
+    decoded = []
+    real = serving.card_audio.load_for_bundle
+    monkeypatch.setattr(serving.card_audio, "load_for_bundle", lambda *a, **k: decoded.append(a) or real(*a, **k))
+    clip = _flac(2.0, 192_000, 8)  # 3 M samples in 2 s: within 30 s, far beyond what a prime needs
+    with TestClient(create_app(bundle, max_streams=2)) as c:
+        response = c.post("/v1/generate", json={"seconds": 0.1, "speaker": 0, "prime_audio": clip})
+    error = _is_error_body(response)
+    assert response.status_code == 400 and error["fields"] == ["prime_audio"], error
+    assert "8 channels at 192000 Hz" in error["error"] and "mono, at a lower rate" in error["error"], error
+    assert decoded == []  # refused before a sample was decoded
+
+
+def test_uploads_count_against_the_stream_limits_and_decode_a_few_at_once(bundle, monkeypatch):
+    import serving.server
+
+    active, most = [0], [0]
+    real = serving.server.decode_clip
+
+    def decode(*args, **kwargs):
+        active[0] += 1
+        most[0] = max(most[0], active[0])
+        time.sleep(0.3)
+        try:
+            return real(*args, **kwargs)
+        finally:
+            active[0] -= 1
+
+    monkeypatch.setattr(serving.server, "decode_clip", decode)
+    clip = _flac(0.5, 8000, 1, value=0.0)  # silence: a 400 after decoding, quickly
+    ask = lambda c: c.post("/v1/generate", json={"seconds": 0.1, "speaker": 0, "prime_audio": clip})
+    # One stream, no queue, the stream busy: the upload is refused with 429 and never decoded
+    # (four clips decoded at once outside --max-streams took 1.68 GB).
+    with TestClient(create_app(bundle, max_streams=1, queue_limit=0, max_seconds=10.0, chunk=64)) as c:
+        with c.stream("POST", "/v1/generate", json={"seconds": 10.0, "speaker": 0}) as busy:
+            assert next(busy.iter_bytes())[:4] == b"RIFF"
+            assert ask(c).status_code == 429
+        assert most[0] == 0
+    # Room for four streams, but clips are decoded one at a time (max_decodes), and each gets its answer.
+    with TestClient(create_app(bundle, max_streams=4, max_decodes=1)) as c:
+        answers = []
+        threads = [threading.Thread(target=lambda: answers.append(ask(c))) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert [a.status_code for a in answers] == [400] * 3 and "silence" in answers[0].json()["error"]
+        assert most[0] == 1
+        assert c.get("/healthz").json()["active_streams"] == 0

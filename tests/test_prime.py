@@ -68,6 +68,30 @@ def test_export_stores_lively_excerpts_per_label_listed_with_checksums(trained_s
     for label in (0, 1):
         assert len({e["source"] for e in excerpts if e["label"] == label}) == 2
     assert total < 200_000  # a small part of the bundle
+    # Each names where it came from, so a user can find it: the path under the data folder (the
+    # base name alone was ambiguous: s2.wav exists under every speaker), and the time in that file.
+    from wavenet_tf.core.audio import load_audio
+
+    for entry in excerpts:
+        source = trained_speaker_bundle.parent / entry["source"]
+        assert entry["source"].startswith(f"data/{entry['label_name']}/") and source.is_file(), entry
+        audio = sf.read(trained_speaker_bundle / entry["file"], dtype="float32")[0]
+        whole, _ = load_audio(source, RATE, trim_top_db=0)
+        first = int(round(entry["source_start_seconds"] * RATE))
+        np.testing.assert_allclose(whole[first:first + len(audio)], audio, atol=1 / 32767)
+
+
+def test_excerpt_sources_are_named_from_the_data_folder(tmp_path):
+    from export.bundle import source_names
+
+    for speaker in ("p225", "p226"):
+        (tmp_path / "speakers" / speaker).mkdir(parents=True)
+        (tmp_path / "speakers" / speaker / "s2.wav").write_bytes(b"")
+    paths = [str(tmp_path / "speakers" / s / "s2.wav") for s in ("p225", "p226")]
+    expected = ["speakers/p225/s2.wav", "speakers/p226/s2.wav"]
+    assert source_names(paths, str(tmp_path / "speakers")) == expected  # DATA a folder
+    assert source_names(paths, str(tmp_path / "speakers" / "*" / "*.wav")) == expected  # a glob: the shared folder
+    assert source_names(paths[:1], str(tmp_path / "manifest.csv")) == ["p225/s2.wav"]
 
 
 def test_export_skips_training_files_that_moved_and_says_so(trained_speaker_bundle, tmp_path):
@@ -188,6 +212,34 @@ def test_prime_start_and_seconds_choose_the_part_that_primes(trained_speaker_bun
     assert code == 2 and "--prime FILE" in err
 
 
+def test_prime_start_counts_on_the_files_own_timeline(trained_speaker_bundle, tmp_path):
+    # 1.6 s of digital silence, a 2 s note, 1 s of silence: 4.6 s in an editor. --prime-start
+    # counted from the trimmed audio ("3.5 is outside the file (0 to 2.944 s)").
+    from serving.card_audio import load_for_bundle
+
+    note = (0.5 * np.sin(2 * np.pi * 220 * np.arange(2 * RATE) / RATE)).astype(np.float32)
+    audio = np.concatenate([np.zeros(int(1.6 * RATE), np.float32), note, np.zeros(RATE, np.float32)])
+    sf.write(tmp_path / "padded.wav", audio, RATE, subtype="FLOAT")
+    common = ["--seconds", "0.3", "--speaker", "bass", "--seed", "3", "--engine", "graph", "--quiet",
+              "--prime", str(tmp_path / "padded.wav")]
+    code, err, chosen = generate(trained_speaker_bundle, tmp_path, *common, "--prime-start", "3.5",
+                                 "--prime-seconds", "0.05", name="chosen.wav")
+    assert code == 0, err
+    cleaned = load_for_bundle(load_bundle(trained_speaker_bundle).card, tmp_path / "padded.wav", trim_top_db=0)
+    assert len(cleaned) == len(audio)  # the file's timeline, sample for sample
+    np.testing.assert_array_equal(chosen[:, 0], alone(trained_speaker_bundle, cleaned[28000:28400], 2400, seed=3))
+    # Without --prime-seconds the part runs to where the sound ends (the trailing silence is left out,
+    # as training leaves it out), not into the silence.
+    from wavenet_tf.core.audio import trim_silence
+
+    _, sound_end = trim_silence(cleaned, 50.0, 512)  # the card's trimming: the frames within 50 dB of the loudest
+    assert 28800 <= sound_end < 28800 + 3 * 512
+    _, _, to_end = generate(trained_speaker_bundle, tmp_path, *common, "--prime-start", "3.5", name="end.wav")
+    np.testing.assert_array_equal(to_end[:, 0], alone(trained_speaker_bundle, cleaned[28000:sound_end], 2400, seed=3))
+    code, err, _ = generate(trained_speaker_bundle, tmp_path, *common, "--prime-start", "4.7", name="bad.wav")
+    assert code == 2 and "outside" in err and "0 to 4.600 s, counted from the start of the file" in err, err
+
+
 def test_prime_excerpt_n_picks_one_of_the_bundles_excerpts(trained_speaker_bundle, tmp_path):
     entries = json.loads((trained_speaker_bundle / "model.json").read_text())["excerpts"]
     excerpt = sf.read(trained_speaker_bundle / entries[1]["file"], dtype="float32")[0]
@@ -197,6 +249,16 @@ def test_prime_excerpt_n_picks_one_of_the_bundles_excerpts(trained_speaker_bundl
     np.testing.assert_array_equal(audio[:, 0], alone(trained_speaker_bundle, excerpt, 800, seed=4))
     code, err, _ = generate(trained_speaker_bundle, tmp_path, *common, "--prime", "excerpt:99", name="bad.wav")
     assert code == 2 and "has excerpts 0.." in err and "00-bass" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("spec", ["excerpt:\u00b2", "excerpt:\u2460", "excerpt:\u0663"])
+def test_prime_excerpt_indices_are_ascii_digits(trained_speaker_bundle, tmp_path, capsys, spec):
+    # "excerpt:²" printed "invalid literal for int()"; "excerpt:٣" primed from excerpt 3.
+    code = main(["generate", str(trained_speaker_bundle), "--seconds", "0.01", "--speaker", "bass", "--quiet",
+                 "--prime", spec, "--out", str(tmp_path / "x.wav")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("wavenet: error: --prime ") and "has excerpts 0.." in err, err
+    assert "int()" not in err and "\n" not in err and not (tmp_path / "x.wav").exists()
 
 
 def test_an_old_bundle_without_excerpts_generates_from_silence_with_one_note(trained_speaker_bundle, tmp_path):
@@ -248,6 +310,14 @@ def test_server_generates_audible_audio_by_default(client, trained):
     name = Path(entries[index]["file"]).stem
     for prime in (index, name, str(index)):
         np.testing.assert_array_equal(post(client, seed=5, prime=prime, seconds=0.1), expected)
+
+
+@pytest.mark.parametrize("prime", ["\u0663", "\u00b2", "\u2460", "\uff13"])
+def test_server_excerpt_indices_are_ascii_digits(client, trained, prime):
+    assert len(trained.excerpts) > 3  # so "٣" (Arabic-Indic three) names an excerpt if read as 3: it was
+    response = client.post("/v1/generate", json={"seconds": 0.1, "speaker": "bass", "prime": prime})
+    assert response.status_code == 400 and response.json()["fields"] == ["prime"], response.text
+    assert "not an excerpt index" in response.json()["error"]
 
 
 def test_server_accepts_an_uploaded_clip(client, tmp_path):

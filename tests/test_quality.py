@@ -63,6 +63,20 @@ def test_a_quiet_tone_is_near_silent_and_not_voiced():
     assert m["voiced_fraction"] == 0.0
 
 
+def test_near_silence_has_one_definition_for_the_bench_the_page_and_the_cli():
+    # The quality bench counted frames below −50 dBFS over 64 ms, the page and `generate`'s
+    # note below −45 over 20 ms: a tone at −47 dBFS was audible to one and near-silent to the other.
+    from serving.excerpts import level
+    from wavenet_tf.core.level import NEAR_SILENT_DBFS
+
+    for dbfs in (NEAR_SILENT_DBFS - 2, NEAR_SILENT_DBFS + 2):
+        tone = sine(220.0, amplitude=np.sqrt(2) * 10 ** (dbfs / 20))
+        assert listener_measures(tone, RATE)["near_silent_fraction"] == level(tone, RATE)["near_silent_fraction"]
+    gaps = np.concatenate([sine(220.0, seconds=0.3), np.zeros(4321), sine(220.0, seconds=0.2), np.zeros(999)])
+    assert listener_measures(gaps, RATE)["near_silent_fraction"] == pytest.approx(
+        level(gaps, RATE)["near_silent_fraction"], abs=1e-3)
+
+
 def test_half_silence_counts_half_the_frames():
     audio = np.concatenate([sine(220.0, seconds=1.0), np.zeros(RATE)])
     m = listener_measures(audio, RATE)

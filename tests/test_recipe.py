@@ -97,6 +97,9 @@ def test_budget_decay_steps_end_the_decay_with_the_budget():
     assert budget_decay_steps(history, 5.0, 25) == 50 + 8 * 25
     assert budget_decay_steps(history[:1], 0.5, 25) == 50  # spent already: one more epoch at most
     assert budget_decay_steps(history[:1], 0.5, 25, warmup_steps=80) == 81  # never inside the warm-up
+    # The next session traces again: what the first epoch cost beyond its steps (here 100 s) is set aside.
+    traced = [{"step": 25, "cpu_seconds": 130.0}, {"step": 50, "cpu_seconds": 160.0}]
+    assert budget_decay_steps(traced, 5.0, 25) == 50 + 2 * 25  # 40 s left, not 140 s
 
 
 @pytest.fixture(scope="module")

@@ -92,6 +92,14 @@ def test_existing_run_needs_resume_and_a_changed_model_is_refused(data_dir, tmp_
     err = capsys.readouterr().err
     assert "refusing to resume" in err and "residual_channels: 8 -> 4" in err
     assert main(["train", "--out", str(tmp_path / "nothing"), "--resume"]) == 2
+    # Without --preset, model flags on resume change the run's own model (a `tiny` here): they
+    # started from `small`, so the same value was refused for every field tiny and small differ in.
+    resume = ["train", "--out", str(run), "--resume", "--cache-dir", str(tmp_path / "c"), "--epochs", "1"]
+    capsys.readouterr()
+    assert main([*resume, "--residual-channels", "8"]) == 0, capsys.readouterr().err
+    assert main([*resume, "--residual-channels", "12"]) == 2
+    err = capsys.readouterr().err
+    assert "residual_channels: 8 -> 12" in err and "dilations" not in err and "sample_rate" not in err, err
 
 
 @pytest.mark.parametrize("flag", ["--global-cond", "--local-cond"])
@@ -248,6 +256,31 @@ def test_max_cpu_minutes_stops_after_the_epoch_that_spends_the_budget(data_dir, 
     assert "max_cpu_minutes must be >= 0" in capsys.readouterr().err
 
 
+def test_a_cpu_budget_fits_the_cosine_decay_to_itself(data_dir, tmp_path, caplog):
+    # `train --max-cpu-minutes` decayed over epochs × steps_per_epoch (2,000 steps here): a budgeted
+    # run ended near its peak rate (5.88e-3 of 6e-3 after 30 CPU-minutes of `small`).
+    import logging
+
+    run = tmp_path / "run"
+    budget = ["--epochs", "1000", "--steps-per-epoch", "2", "--warmup-steps", "2", "--audio-every", "0",
+              "--max-cpu-minutes", "0.15"]
+    with caplog.at_level(logging.INFO, logger="wavenet_tf"):
+        assert main(small_run(data_dir, run, tmp_path / "cache", *budget)) == 0
+    import re
+
+    end = int(re.search(r"cosine decay fitted to the CPU budget: it ends at step (\d+)", caplog.text).group(1))
+    rows = read_metrics(run)
+    rates = [float(row["learning_rate"]) for row in rows]
+    assert rates[1] == pytest.approx(6e-3)  # the probe runs at the peak rate
+    # The decay ends about where the budget did (the estimate is of CPU time on a shared machine),
+    # not at step 2,000, and the rate came down on the way.
+    assert 0.5 * int(rows[-1]["step"]) <= end <= 2 * int(rows[-1]["step"]), (end, rows[-1]["step"])
+    assert rates[-1] < 0.7 * 6e-3 and rates == sorted(rates, reverse=True), rates
+    # config.json keeps the 0 that asks for a fit: a resume with another budget fits its own.
+    record = json.loads((run / "config.json").read_text())
+    assert record["train"]["decay_steps"] == 0 and record["fitted_decay_steps"] == end
+
+
 def test_val_data_is_the_validation_set_and_every_data_file_trains(data_dir, tmp_path, capsys):
     held_out = tmp_path / "held_out"
     write_builtin_dataset(held_out, num_files=2, seconds=1.0, sample_rate=8000, seed=5)
@@ -265,3 +298,18 @@ def test_val_data_is_the_validation_set_and_every_data_file_trains(data_dir, tmp
     assert main(small_run(data_dir, tmp_path / "run2", tmp_path / "cache", "--val-data", str(held_out))) == 2
     err = capsys.readouterr().err
     assert "has label 'drums'" in err and "same sub-folder names" in err
+
+
+def test_val_data_of_training_files_is_refused_and_a_failed_start_leaves_no_folder(data_dir, tmp_path, capsys):
+    # Validation = training files was accepted silently; a missing --val-data left an empty --out.
+    out = tmp_path / "new" / "runs" / "q"
+    assert main(small_run(data_dir, out, tmp_path / "cache", "--val-data", str(data_dir))) == 2
+    err = capsys.readouterr().err
+    assert "4 of its files are training files too (e.g. " in err and "melody_0" in err, err
+    assert main(small_run(data_dir, out, tmp_path / "cache", "--val-data", str(tmp_path / "missing"))) == 2
+    assert "missing" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()  # nothing it created is left
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    assert main(small_run(data_dir, kept, tmp_path / "cache", "--val-data", str(tmp_path / "missing"))) == 2
+    assert kept.is_dir()  # a folder that was there before stays

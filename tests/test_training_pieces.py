@@ -106,7 +106,7 @@ def test_a_few_steps_reduce_the_loss_and_naive_generation_is_reproducible(rng):
     assert primed.shape == (10,)
 
 
-def test_demo_runs_end_to_end_and_writes_a_wav(tmp_path):
+def test_demo_runs_end_to_end_and_writes_a_wav(tmp_path, capsys):
     import soundfile as sf
 
     from wavenet_tf.demo import run_demo
@@ -116,6 +116,19 @@ def test_demo_runs_end_to_end_and_writes_a_wav(tmp_path):
     assert rate == 8000 and len(audio) == 160
     assert (tmp_path / "run" / "model_best.keras").exists()
     assert (tmp_path / "bundle" / "step.onnx").exists()
+    # Its last lines say how to do the same from the shell: a real command (it printed a placeholder,
+    # `--prime MELODY.wav`) that writes the same bytes.
+    import shlex
+
+    from wavenet_tf.cli import main
+
+    line = next(line for line in capsys.readouterr().out.splitlines() if "same from the shell:" in line)
+    command = shlex.split(line.split("same from the shell:", 1)[1])
+    assert command[:2] == ["wavenet", "generate"] and "MELODY.wav" not in line
+    again = tmp_path / "again.wav"
+    command[command.index("--out") + 1] = str(again)
+    assert main(command[1:] + ["--quiet"]) == 0
+    assert again.read_bytes() == wav.read_bytes()
 
 
 def test_self_feed_replaces_its_fraction_of_the_predicted_inputs_with_the_models_draws():

@@ -66,10 +66,8 @@ def train_budgeted(data: Path, val: Path, run: Path, preset: str, cpu_minutes: f
 
     ``overrides`` ({"model": {...}, "data": {...}, "train": {...}}) change fields of the
     defaults (`wavenet bench-recipe`'s levers). A decaying learning rate without
-    ``decay_steps`` is fitted to the budget (`wavenet_tf.recipe.budget_decay_steps`).
+    ``decay_steps`` is fitted to the budget by `wavenet_tf.train.train` itself.
     """
-    from wavenet_tf.recipe import PROBE_DECAY_STEPS, PROBE_EPOCHS, budget_decay_steps
-    from wavenet_tf.run_dir import load_run_config
     from wavenet_tf.train import train
 
     overrides = overrides or {}
@@ -79,23 +77,8 @@ def train_budgeted(data: Path, val: Path, run: Path, preset: str, cpu_minutes: f
     if state and state.get("cpu_seconds", 0.0) >= 60.0 * cpu_minutes:
         return state  # spent already: nothing to restore, nothing to train
     model, data_config, config = budgeted_configs(preset, cpu_minutes, steps_per_epoch, seed, overrides)
-    run_it = lambda train_config, resume: train(
-        data, run, model, data_config, train_config, resume=resume, global_conditioning=global_conditioning,
-        cache_dir=cache, val_source=val, verbose=0)
-    if config.lr_schedule != "constant" and not config.decay_steps:
-        # A CPU budget has no step count: measure this run's CPU per step first, then decay to the budget.
-        if not state or state["epoch"] < PROBE_EPOCHS:
-            state = run_it(config.replace(epochs=PROBE_EPOCHS, decay_steps=PROBE_DECAY_STEPS), resume)
-            resume = True
-            if state.get("cpu_seconds", 0.0) >= 60.0 * cpu_minutes:
-                return state
-        saved = load_run_config(run)[2]
-        # A run interrupted after its probe keeps the decay it was fitted for this budget.
-        fitted = (saved.decay_steps if saved.decay_steps not in (0, PROBE_DECAY_STEPS)
-                  and saved.max_cpu_minutes == cpu_minutes else None)
-        config = config.replace(decay_steps=fitted or budget_decay_steps(state["history"], cpu_minutes,
-                                                                         steps_per_epoch, config.warmup_steps))
-    return run_it(config, resume)
+    return train(data, run, model, data_config, config, resume=resume, global_conditioning=global_conditioning,
+                 cache_dir=cache, val_source=val, verbose=0)
 
 
 def held_out_bits(run: Path, source: Path, cache: Path, global_conditioning: bool = False) -> dict[str, Any]:

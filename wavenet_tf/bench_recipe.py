@@ -87,9 +87,9 @@ def _child() -> None:
     bits = held_out_bits(Path(spec["run"]), Path(spec["heldout"]), Path(spec["cache"]))
     from wavenet_tf.run_dir import load_run_config
 
-    _, _, train_config, _ = load_run_config(spec["run"])
+    _, _, train_config, record = load_run_config(spec["run"])
     print(json.dumps({"steps": state["step"], "cpu_minutes_used": round(state.get("cpu_seconds", 0.0) / 60.0, 2),
-                      "decay_steps": train_config.decay_steps, "held_out": bits,
+                      "decay_steps": record.get("fitted_decay_steps") or train_config.decay_steps, "held_out": bits,
                       "val_bits_per_sample": state["history"][-1].get("val_bits_per_sample")}))
 
 

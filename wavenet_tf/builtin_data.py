@@ -112,6 +112,8 @@ def write_builtin_dataset(
     """
     import soundfile as sf
 
+    from wavenet_tf.core.files import output_file
+
     folder = Path(folder)
     names = sorted(INSTRUMENTS)
     paths = []
@@ -120,6 +122,7 @@ def write_builtin_dataset(
         audio = plucked_melody(seconds, sample_rate, seed=seed * 1000 + i, instrument=instrument)
         path = folder / instrument / f"melody_{i:02d}.wav"
         path.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(path, audio, sample_rate, subtype="PCM_16")
+        with output_file(path) as tmp:  # a file is a whole melody or absent, even after Ctrl-C
+            sf.write(tmp, audio, sample_rate, subtype="PCM_16", format="WAV")
         paths.append(path)
     return paths

@@ -23,6 +23,7 @@ from serving.naive import naive_generate_classes
 from serving.streaming_sampler import StreamingSampler
 from wavenet_tf.builtin_data import write_builtin_dataset
 from wavenet_tf.core.config import DataConfig, TrainConfig
+from wavenet_tf.core.files import output_file
 from wavenet_tf.data import prepare
 from serving.evaluate import evaluate_tracks, keras_logits_fn
 from wavenet_tf.core.presets import get_preset
@@ -145,7 +146,8 @@ def run_demo(out: str | Path, steps: int = DEMO_STEPS, seconds: float = 2.0, see
     if not np.array_equal(reference, fresh.generate_classes(check)):  # not an assert: python -O drops those
         raise RuntimeError("the streaming sampler diverged from naive generation; please report this as a bug")
     wav = out / "generated.wav"
-    with sf.SoundFile(wav, "w", samplerate=rate, channels=1, subtype="PCM_16", format="WAV") as f:
+    with output_file(wav) as tmp, sf.SoundFile(tmp, "w", samplerate=rate, channels=1, subtype="PCM_16",
+                                               format="WAV") as f:  # complete or absent, even after Ctrl-C
         f.buffer_write(to_pcm16(audio), dtype="int16")
     heard = listener_measures(audio[0], rate)
     print(f"4/4 generated {seconds:.1f} s with the streaming sampler (onnxruntime) at {fast:,.0f} samples/s vs "

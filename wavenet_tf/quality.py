@@ -23,11 +23,15 @@ from typing import Any
 
 import numpy as np
 
+from wavenet_tf.core.level import NEAR_SILENT_DBFS, near_silent_fraction
 from wavenet_tf.core.mu_law import mu_law_decode, mu_law_expand
 
-# Frames for the listener measures: 64 ms with 50 % overlap at 16 kHz.
+# Frames for the pitch and spectrum measures: 64 ms with 50 % overlap at 16 kHz.
 FRAME_SECONDS = 0.064
-SILENCE_DBFS = -50.0  # a frame quieter than this is near-silent
+# A pitch frame quieter than this is left out of periodicity and flatness and is not voiced: the
+# core's near-silent level, the one every measure uses (the near-silent share itself is the
+# core's, over its 20 ms frames).
+SILENCE_DBFS = NEAR_SILENT_DBFS
 F0_MIN, F0_MAX = 60.0, 1000.0  # Hz: the pitch search range (voices and the instruments' melodies)
 VOICED_THRESHOLD = 0.6  # normalized autocorrelation at the pitch lag for a frame to count as voiced
 
@@ -225,7 +229,7 @@ def listener_measures(audio: np.ndarray, sample_rate: int) -> dict[str, Any]:
     return {
         "seconds": round(len(audio) / sample_rate, 3),
         "rms_dbfs": round(20.0 * math.log10(max(rms, 1e-6)), 2),
-        "near_silent_fraction": round(float(np.mean(~audible)), 4),
+        "near_silent_fraction": round(near_silent_fraction(audio, sample_rate), 4),
         "periodicity": mean_or_none(periodicity[audible]),
         "voiced_fraction": round(float(np.mean(voiced)), 4),
         "median_f0_hz": float(np.median(f0[voiced])) if voiced.any() else None,

@@ -229,9 +229,11 @@ def midi_bytes(notes: list[Note], program: int, seconds: float, ticks_per_quarte
 
 def write_wav16(path: Path, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
     """16-bit mono PCM (the values are clipped to [-1, 1])."""
+    from wavenet_tf.core.files import output_file
+
     pcm = np.round(np.clip(audio, -1.0, 1.0) * 32767.0).astype("<i2")
     path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as f:
+    with output_file(path) as tmp, wave.open(str(tmp), "wb") as f:  # complete or absent, even after Ctrl-C
         f.setnchannels(1)
         f.setsampwidth(2)
         f.setframerate(sample_rate)

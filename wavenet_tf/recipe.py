@@ -4,9 +4,10 @@ Its levers are `TrainConfig` fields (warm-up and decay, gradient clipping, ...);
 `wavenet_tf.bench_recipe` (`wavenet bench-recipe`) measures them on real audio.
 
 A decay over a budget of CPU time needs a step count the budget does not give: a budgeted
-run (`wavenet_tf.bench_quality.train_budgeted`) first trains ``PROBE_EPOCHS`` epochs, reads
-its own CPU seconds per step from the second one (the first includes tracing), and sets
-``decay_steps`` so that the decay ends with the budget (`budget_decay_steps`).
+run (`wavenet_tf.train.train` with ``max_cpu_minutes`` and no ``decay_steps``: `wavenet train
+--max-cpu-minutes`, `bench-quality`, `bench-recipe`) first trains ``PROBE_EPOCHS`` epochs,
+reads its own CPU seconds per step from the second one (the first includes tracing), and
+sets ``decay_steps`` so that the decay ends with the budget (`budget_decay_steps`).
 """
 
 from __future__ import annotations
@@ -87,12 +88,16 @@ def budget_decay_steps(history: list[dict[str, Any]], cpu_minutes: float, steps_
     ``history`` is the run's state history (cumulative ``step`` and ``cpu_seconds`` per
     epoch). The rate is the last epoch's CPU seconds per step (the first epoch also pays
     for tracing); the answer is rounded up to whole epochs, since the budget stops a run at
-    the end of the epoch that spends it. Never before the warm-up ends (a budget too short
-    for its warm-up ends the run at the peak rate).
+    the end of the epoch that spends it. The session that goes on with the fitted decay
+    traces again, so what the first epoch cost beyond its steps is set aside first (a small
+    run spent a third of its budget that way and ended at half its peak rate). Never before
+    the warm-up ends (a budget too short for its warm-up ends the run at the peak rate).
     """
     last = history[-1]
     before = history[-2] if len(history) > 1 else {"step": 0, "cpu_seconds": 0.0}
     per_step = (last["cpu_seconds"] - before["cpu_seconds"]) / max(1, last["step"] - before["step"])
-    remaining = max(0.0, 60.0 * cpu_minutes - last["cpu_seconds"])
+    first = history[0]
+    restart = max(0.0, first["cpu_seconds"] - per_step * first["step"]) if len(history) > 1 else 0.0
+    remaining = max(0.0, 60.0 * cpu_minutes - last["cpu_seconds"] - restart)
     epochs = math.ceil(remaining / max(per_step, 1e-9) / steps_per_epoch)
     return max(last["step"] + max(1, epochs) * steps_per_epoch, warmup_steps + 1)

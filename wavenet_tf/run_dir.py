@@ -149,16 +149,23 @@ class RunLock:
 
     ``RUN/.lock`` is locked with ``flock`` and holds the owner's pid: a second training or
     resume of the same run is refused naming that pid, and a lock left by a dead process
-    is no obstacle (the kernel releases ``flock`` when its holder exits).
+    is no obstacle (the kernel releases ``flock`` when its holder exits). The lock creates
+    RUN (and missing parents) and, when the training inside fails, removes those it created
+    that are still empty.
     """
 
     def __init__(self, run: Path):
         self.path = Path(run) / ".lock"
         self.fd: int | None = None
+        self.created: list[Path] = []  # folders the lock made, deepest first
 
     def __enter__(self) -> "RunLock":
         import fcntl
 
+        folder = self.path.parent
+        while not folder.exists() and folder != folder.parent:
+            self.created.append(folder)
+            folder = folder.parent
         self.path.parent.mkdir(parents=True, exist_ok=True)
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -182,11 +189,19 @@ class RunLock:
         self.fd = fd
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, kind, *exc) -> None:
         if self.fd is not None:
             self.path.unlink(missing_ok=True)
             os.close(self.fd)  # closing releases the flock
             self.fd = None
+        if kind is not None:
+            # A training that failed before writing anything (a missing --val-data, say) leaves no
+            # empty --out behind: the folders the lock made go again, if still empty; nothing else.
+            for folder in self.created:
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
 
 
 def new_state() -> dict[str, Any]:

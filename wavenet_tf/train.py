@@ -25,7 +25,7 @@ from wavenet_tf.core.presets import PRESETS
 from wavenet_tf.metrics import BitsPerSample
 from wavenet_tf.model import WaveNet
 from wavenet_tf.multiworker import fit_multiworker, make_strategy, per_replica_batch_size, worker_run
-from wavenet_tf.recipe import make_optimizer
+from wavenet_tf.recipe import PROBE_DECAY_STEPS, PROBE_EPOCHS, budget_decay_steps, make_optimizer
 from wavenet_tf.run_dir import (RunLock, config_diff, new_state, open_run, read_state, verify_checkpoint,
                                 write_run_config)
 
@@ -129,9 +129,68 @@ class _Session:
     cache_dir: str | Path | None
     strict: bool
     verbose: str | int
+    # A CPU budget's fitted decay (see `train`): the decay_steps the optimizer uses, while
+    # config.json keeps the 0 that asks for a fit (so a resume fits again, to its own budget) ...
+    decay_steps: int | None = None
+    # ... and the epoch at which the probe that measures the CPU per step stops.
+    stop_epoch: int | None = None
 
 
 def train(
+    source: str | Path | None,
+    out: str | Path,
+    model_config: ModelConfig | None = None,
+    data_config: DataConfig | None = None,
+    train_config: TrainConfig | None = None,
+    resume: bool = False,
+    **options: Any,
+) -> dict[str, Any]:
+    """Train (or resume) a run in ``out``; returns the final state (epoch, step, best, history).
+
+    With ``resume``, the run's saved configuration is used; a ``model_config`` that differs
+    from it is refused. ``data_config``/``train_config`` given on resume replace the saved
+    ones (to train for more epochs, say). ``options`` are `_train_once`'s: ``val_source`` (its
+    files are the validation set and every file of ``source`` trains), ``global_conditioning``
+    (a new run gets one global class per label), ``local_conditioning`` (the `vocoder`
+    preset's mel conditioning unless ``model_config`` has its own), ``cache_dir``, ``strict``,
+    ``verbose``, ``allow_one_label``.
+
+    A CPU budget (``max_cpu_minutes``) gives no step count for a cosine decay to end at, so
+    without ``decay_steps`` the decay is fitted to the budget: the run trains
+    `wavenet_tf.recipe.PROBE_EPOCHS` epochs at the peak rate, reads its CPU seconds per step
+    from the last of them, and goes on with the decay ending where the budget will
+    (`wavenet_tf.recipe.budget_decay_steps`); a resumed run fits again from its history.
+    """
+    config = train_config or TrainConfig()
+    if not (config.max_cpu_minutes and config.lr_schedule != "constant" and not config.decay_steps):
+        return _train_once(source, out, model_config, data_config, config, resume, **options)
+    if config.strategy == "multiworker":  # each worker would measure its own CPU and fit its own decay
+        logger.info("--max-cpu-minutes with --strategy multiworker: the decay is not fitted to the budget "
+                    "(give --decay-steps); it ends at epochs × steps_per_epoch")
+        return _train_once(source, out, model_config, data_config, config, resume, **options)
+    run = Path(out)
+    state = read_state(run) if resume and (run / "state.json").is_file() else new_state()
+    if over_cpu_budget(state, config.max_cpu_minutes):  # spent already: nothing to fit
+        return _train_once(source, out, model_config, data_config, config, resume, **options)
+    if len(state["history"]) < PROBE_EPOCHS:
+        logger.info("CPU budget of %g minutes: %d epochs at the peak rate measure the CPU per step, then the cosine "
+                    "decay is fitted to end with the budget", config.max_cpu_minutes, PROBE_EPOCHS)
+        state = _train_once(source, out, model_config, data_config, config, resume, decay_steps=PROBE_DECAY_STEPS,
+                            stop_epoch=PROBE_EPOCHS, **options)
+        if over_cpu_budget(state, config.max_cpu_minutes) or state["epoch"] >= config.epochs:
+            return state
+        resume = True
+    steps = budget_decay_steps(state["history"], config.max_cpu_minutes, config.steps_per_epoch, config.warmup_steps)
+    last, before = state["history"][-1], (state["history"][-2] if len(state["history"]) > 1 else None)
+    per_step = (last["cpu_seconds"] - (before["cpu_seconds"] if before else 0.0)) / max(
+        1, last["step"] - (before["step"] if before else 0))
+    logger.info("cosine decay fitted to the CPU budget: it ends at step %d (%.3f CPU-seconds a step in epoch %d, "
+                "%.1f of %g CPU-minutes used)", steps, per_step, last["epoch"], last["cpu_seconds"] / 60,
+                config.max_cpu_minutes)
+    return _train_once(source, out, model_config, data_config, config, resume, decay_steps=steps, **options)
+
+
+def _train_once(
     source: str | Path | None,
     out: str | Path,
     model_config: ModelConfig | None = None,
@@ -145,16 +204,11 @@ def train(
     verbose: str | int = "auto",
     allow_one_label: bool = False,
     val_source: str | Path | None = None,
+    decay_steps: int | None = None,
+    stop_epoch: int | None = None,
 ) -> dict[str, Any]:
-    """Train (or resume) a run in ``out``; returns the final state (epoch, step, best, history).
-
-    With ``resume``, the run's saved configuration is used; a ``model_config`` that differs
-    from it is refused. ``data_config``/``train_config`` given on resume replace the saved
-    ones (to train for more epochs, say). With ``val_source``, its files are the validation
-    set (held-out pieces, say) and every file of ``source`` trains. ``global_conditioning``
-    gives a new run one global class per label; ``local_conditioning`` gives it the
-    `vocoder` preset's mel conditioning unless ``model_config`` has its own.
-    """
+    """One training session (`train`): ``decay_steps`` replaces the schedule's without being
+    saved, ``stop_epoch`` ends the session early (the budget's probe)."""
     train_config = train_config or TrainConfig()
     strategy = make_strategy(train_config)  # MultiWorkerMirroredStrategy must come first
     run, is_chief = worker_run(Path(out), strategy)
@@ -178,7 +232,8 @@ def train(
     if source is None:
         raise RunError("no DATA given.")
     session = _Session(source, val_source, Path(out), run, is_chief, model_config or ModelConfig(),
-                       data_config or DataConfig(), train_config, record, cache_dir, strict, verbose)
+                       data_config or DataConfig(), train_config, record, cache_dir, strict, verbose,
+                       decay_steps, stop_epoch)
     with RunLock(run):
         # Read (and check) the commit point before anything in the run is rewritten.
         state = read_state(run) if resume and (run / "state.json").is_file() else new_state()
@@ -237,6 +292,7 @@ def _prepare(source, val_source, model_config: ModelConfig, data_config: DataCon
 
     if val_source is None:
         return prepare(source, model_config, data_config, cache_dir=cache_dir, strict=strict, labels=labels)
+    _refuse_shared_files(source, val_source)
     prepared = prepare(source, model_config, data_config.replace(val_split=0.0), cache_dir=cache_dir, strict=strict,
                        labels=labels)
     held_out = prepare(val_source, model_config, data_config.replace(val_split=0.0), cache_dir=cache_dir, strict=strict)
@@ -251,6 +307,18 @@ def _prepare(source, val_source, model_config: ModelConfig, data_config: DataCon
     return prepared
 
 
+def _refuse_shared_files(source, val_source) -> None:
+    """Validation on training files measures memory, not generalization: refuse it, naming a file."""
+    from wavenet_tf.data import discover
+
+    training = {Path(f.path).resolve() for f in discover(source)}
+    shared = [f.path for f in discover(val_source) if Path(f.path).resolve() in training]
+    if shared:
+        raise RunError(f"--val-data {val_source}: {len(shared)} of its files are training files too (e.g. {shared[0]}); "
+                       "validation on them would measure memory, not generalization. Give held-out recordings, "
+                       "or leave out --val-data to hold out --val-split of DATA's files.")
+
+
 def _train_session(session: _Session, strategy: tf.distribute.Strategy, state: dict[str, Any], prepared) -> dict[str, Any]:
     """Write the run's configuration, build or restore the model, fit until the epochs or the budget are spent."""
     from wavenet_tf.data import aligned_target_length, write_dataset_manifest
@@ -262,12 +330,15 @@ def _train_session(session: _Session, strategy: tf.distribute.Strategy, state: d
     write_run_config(s.run, s.model_config, s.data_config, s.train_config, s.source, prepared.label_names,
                      val_source=None if s.val_source is None else os.path.abspath(str(s.val_source)),
                      target_length=target_length, receptive_field=s.model_config.receptive_field,
-                     data_summary={k: v for k, v in prepared.summary().items() if k != "skipped"})
+                     data_summary={k: v for k, v in prepared.summary().items() if k != "skipped"},
+                     # The decay this session fitted to the CPU budget (train.decay_steps stays 0).
+                     **({"fitted_decay_steps": s.decay_steps} if s.decay_steps and s.stop_epoch is None else {}))
     write_dataset_manifest(prepared, s.run / "dataset.json")
     wavenet, trainer, checkpoint = _build(s, strategy, state)
     train_data, validation = _datasets(s, prepared, target_length, state["step"])
     callbacks, verbose = _callbacks(s, wavenet, checkpoint, state)
-    config = s.train_config
+    config = s.train_config if s.stop_epoch is None else s.train_config.replace(
+        epochs=min(s.train_config.epochs, s.stop_epoch))
     if over_cpu_budget(state, config.max_cpu_minutes):
         logger.info("%s already used %.1f of its %g CPU-minutes; nothing to do", s.out, state["cpu_seconds"] / 60,
                     config.max_cpu_minutes)
@@ -288,9 +359,9 @@ def _build(session: _Session, strategy: tf.distribute.Strategy,
     config = session.train_config
     with strategy.scope():
         wavenet = WaveNet.from_model_config(session.model_config)
+        schedule = config if session.decay_steps is None else config.replace(decay_steps=session.decay_steps)
         trainer = compile_for_training(training_model(wavenet, config.self_feed, session.data_config.seed),
-                                       jit_compile=config.jit_compile,
-                                       optimizer=make_optimizer(config))
+                                       jit_compile=config.jit_compile, optimizer=make_optimizer(schedule))
         trainer.optimizer.build(trainer.trainable_variables)
         checkpoint = tf.train.Checkpoint(model=trainer, optimizer=trainer.optimizer)
         if state["checkpoint"]:

@@ -1,6 +1,7 @@
 // Opens the server's page in headless Chromium, presses Play, and checks that audio bytes
 // streamed in and the waveform was drawn. Usage: node play.mjs http://127.0.0.1:PORT/ SECONDS
-// [SCREENSHOT]; PRIME in the environment picks the prime menu's option with that value.
+// [SCREENSHOT]; PRIME in the environment picks the prime menu's option with that value, and
+// CLIP (a file) uploads that clip instead (the status line is the result when nothing plays).
 import { chromium } from "playwright-core";
 
 const [url, seconds] = [process.argv[2], process.argv[3] || "1"];
@@ -15,9 +16,16 @@ try {
   await page.waitForFunction(() => !document.getElementById("model").textContent.startsWith("loading"));
   await page.fill("#seconds", seconds);
   if (process.env.PRIME !== undefined) await page.selectOption("#prime", process.env.PRIME);
+  if (process.env.CLIP !== undefined) {
+    await page.selectOption("#prime", "upload");
+    await page.setInputFiles("#clip", process.env.CLIP);
+  }
   await page.click("#play");
-  await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("done"), null,
-                             { timeout: 60000 });
+  // Done playing, or an answer that is not audio (the status line says why).
+  await page.waitForFunction(() => {
+    const status = document.getElementById("status").textContent;
+    return status.startsWith("done") || !(status.startsWith("generating") || status.includes(" received"));
+  }, null, { timeout: 60000 });
   const result = await page.evaluate(() => {
     const canvas = document.getElementById("wave");
     const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import Sequence
 
 from wavenet_tf.cli import (bench, bench_data, bench_levers, bench_quality, bench_recipe, bench_sound, bench_train, data,
@@ -40,6 +41,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except KeyboardInterrupt:
+        # Ctrl-C is the user's choice, not a crash: one line, the shell's exit status for SIGINT.
+        # What the commands write is complete or absent (atomic renames), so there is nothing to add.
+        if os.environ.get("WAVENET_DEBUG"):
+            raise
+        print(f"wavenet {args.command}: interrupted", file=sys.stderr)
+        return 130
     except (ValueError, OSError) as error:
         # Argument and configuration errors already say what to change: no traceback
         # (set WAVENET_DEBUG=1 to see one).

@@ -123,7 +123,8 @@ FIELD_HELP = {
     "max_cpu_minutes": "stop at the end of the epoch that spends this many CPU-minutes; 0 = no limit",
     "warmup_steps": "steps of linear learning-rate warm-up; 0 = none",
     "lr_schedule": "learning rate after the warm-up: constant or cosine (decays to final_lr_fraction)",
-    "decay_steps": "step at which a cosine decay ends; 0 = epochs * steps_per_epoch",
+    "decay_steps": "step at which a cosine decay ends; 0 = epochs * steps_per_epoch, or with --max-cpu-minutes "
+                   "where the budget will end (measured over the first epochs)",
     "final_lr_fraction": "the decayed learning rate as a fraction of learning_rate, in [0, 1]",
     "clip_norm": "clip gradients to this global L2 norm; 0 = no clipping",
 }
@@ -230,9 +231,10 @@ def text_log(args: argparse.Namespace) -> Callable[[str], None]:
 def emit_report(args: argparse.Namespace, report: Any, text: Callable[[], None] | None = None) -> None:
     """Write ``report`` to ``--report FILE``; print it (``--json``) or call ``text`` to print the text."""
     if args.report is not None:
-        from pathlib import Path
+        from wavenet_tf.core.files import output_file
 
-        Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
+        with output_file(args.report) as path:  # an interrupted write leaves the previous report whole
+            path.write_text(json.dumps(report, indent=2) + "\n")
     if args.json:
         print(json.dumps(report))
     elif text is not None:

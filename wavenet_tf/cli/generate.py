@@ -37,10 +37,12 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                "(one of the bundle's excerpts); default: one of the bundle's excerpts of the "
                                "training audio per stream (the speaker's; chosen by --seed)")
     generate.add_argument("--prime-start", type=float, default=None, metavar="SECONDS",
-                          help="with --prime FILE: the part starts here (default: the most active window)")
+                          help="with --prime FILE: the part starts here, in seconds from the start of the file as "
+                               "an editor shows it, leading silence included (default: the most active window)")
     generate.add_argument("--prime-seconds", type=float, default=None, metavar="SECONDS",
-                          help="with --prime FILE: the part's length (default: one receptive field, or to the "
-                               "end of the file with --prime-start); generation continues from its end")
+                          help="with --prime FILE: the part's length (default: one receptive field, or with "
+                               "--prime-start to where the file's sound ends, trailing silence left out as training "
+                               "leaves it out); generation continues from its end")
     generate.add_argument("--speaker", default=None, help="global class id or name (globally conditioned bundles)")
     generate.add_argument("--mel-from", default=None, help="audio file whose mel frames condition generation")
     generate.add_argument("--streams", type=int, default=1, help="independent streams (channels of the WAV)")
@@ -68,9 +70,21 @@ def run(args: argparse.Namespace) -> int:
         left = f"{(sampler.max_samples - sampler.t) / rate:.2f} s left" + (" after the prime" if args.prime else "")
         return fail(f"--seconds {args.seconds:g} goes past the end of --mel-from's frames ({left}).")
     progress = Progress(total, rate, enabled=not args.quiet)
-    if args.out == "-":
-        return _write_stdout(args, sampler, total, rate, progress)
-    _write_wav(args, sampler, total, rate, progress)
+    existed = args.out != "-" and os.path.exists(args.out)
+    try:
+        if args.out == "-":
+            return _write_stdout(args, sampler, total, rate, progress)
+        _write_wav(args, sampler, total, rate, progress)
+    except KeyboardInterrupt:
+        # Ctrl-C: one line, not a traceback. The WAV was written under a temporary name, now
+        # removed, so an interrupted run leaves no file that looks complete but is not.
+        if progress.live and progress.enabled:
+            sys.stderr.write("\n")
+        where = ("stdout" if args.out == "-" else
+                 f"{args.out} left as it was" if existed else f"{args.out} not written")
+        print(f"wavenet generate: interrupted after {progress.done / rate:.2f} of {total / rate:.2f} s; {where}",
+              file=sys.stderr)
+        return 130
     return 0
 
 
@@ -150,8 +164,13 @@ def _write_wav(args: argparse.Namespace, sampler, total: int, rate: int, progres
 
     from serving.generate import to_pcm16
 
+    from wavenet_tf.core.files import output_file
+
     done = 0
-    with sf.SoundFile(args.out, "w", samplerate=rate, channels=args.streams, subtype="PCM_16", format="WAV") as wav:
+    # Complete or not at all: an interrupted 300 s request used to replace an existing file
+    # with a shorter WAV whose header was correct, so nothing showed it was incomplete.
+    with output_file(args.out) as path, sf.SoundFile(path, "w", samplerate=rate, channels=args.streams,
+                                                     subtype="PCM_16", format="WAV") as wav:
         for chunk in sampler.stream(total, args.chunk_size):
             wav.buffer_write(to_pcm16(chunk), dtype="int16")
             done += chunk.shape[1]

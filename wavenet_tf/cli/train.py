@@ -64,8 +64,12 @@ def run(args: argparse.Namespace) -> int:
     model = get_preset(args.preset or "small", **model_flags) if (args.preset or model_flags or not args.resume) else None
     data, train_config = DataConfig().replace(**data_flags), TrainConfig().replace(**train_flags)
     if args.resume and (Path(args.out) / "config.json").exists():
-        _, saved_data, saved_train, _ = load_run_config(args.out)
+        saved_model, saved_data, saved_train, _ = load_run_config(args.out)
         data, train_config = saved_data.replace(**data_flags), saved_train.replace(**train_flags)
+        if model_flags and not args.preset:
+            # Flags on resume change the run's own model, not `small`'s: `--residual-channels 16` on a
+            # `tiny` run was refused for every field where tiny and small differ.
+            model = saved_model.replace(**model_flags)
     state = train(
         args.data, args.out, model, data, train_config, resume=args.resume,
         global_conditioning=args.global_cond, local_conditioning=args.local_cond,

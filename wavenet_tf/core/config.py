@@ -303,8 +303,9 @@ class TrainConfig(_Config):
     # After the warm-up: "constant" keeps learning_rate; "cosine" decays it to
     # learning_rate * final_lr_fraction at step decay_steps and holds it there.
     lr_schedule: str = "cosine"
-    # The step at which a decaying schedule ends, counted from step 0; 0: epochs * steps_per_epoch.
-    # A CPU-time budget has no step count: `wavenet bench-quality` estimates one (wavenet_tf.recipe).
+    # The step at which a decaying schedule ends, counted from step 0; 0: epochs * steps_per_epoch,
+    # or with max_cpu_minutes the step where the budget will end, which training estimates
+    # (wavenet_tf.train.train, wavenet_tf.recipe).
     decay_steps: int = 0
     # The decayed learning rate as a fraction of learning_rate.
     final_lr_fraction: float = 0.1

@@ -10,8 +10,9 @@ import hashlib
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 
 class RunError(ValueError):
@@ -76,6 +77,41 @@ def atomic_write(path: Path, write: Callable[[Path], None], checksum: bool = Fal
             write_text_atomically(checksum_path(path), new + "\n")
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+@contextmanager
+def output_file(path: str | Path) -> Iterator[Path]:
+    """Where to write a file the user asked for, so that it appears complete or not at all.
+
+    Yields a temporary path beside ``path`` (same folder, same suffix, hidden name); when the
+    block ends normally the file is fsynced and renamed over ``path``, keeping an existing
+    file's permissions. When it ends by an exception — Ctrl-C included — the partial file is
+    removed and an existing ``path`` is left exactly as it was. A symlink is written through
+    to its target. Something that is not a regular file (``/dev/null``, a FIFO, a terminal)
+    cannot be replaced and holds nothing to keep: it is yielded as it is and written directly.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_file():
+        yield path
+        return
+    target = path.resolve() if path.is_symlink() else path
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}-", suffix=target.suffix)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        if target.exists():
+            mode = target.stat().st_mode & 0o7777
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask  # mkstemp creates 0600; give the usual permissions
+        os.chmod(tmp, mode)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_text_atomically(path: Path, text: str) -> None:
