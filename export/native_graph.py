@@ -22,6 +22,8 @@ The node (domain ``ai.wavenet_tf``, op ``WaveNetSteps``); B streams, K samples p
     threads       int64   ()             threads to split the active streams between
     global_id     int64   (B,)           globally conditioned models (else an empty constant)
     conditioning  float32 (B, K, L, 2G)  cond.onnx's terms (locally conditioned models)
+    top_k         int64   (B,)           0: draw from every class; k: only from the k most likely
+                                         (ties at the k-th all kept), as `sample_rows` does
  -> classes       int64   (B, K)         the classes drawn (or forced); -1 for inactive streams
     logits_out    float32 (B, Q)         each stream's distribution for time t + K
     ring_out, taps_out                   the state after the call
@@ -29,6 +31,10 @@ The node (domain ``ai.wavenet_tf``, op ``WaveNetSteps``); B streams, K samples p
 
 Bind ``ring_out``/``taps_out``/``logits_out`` to the input arrays themselves and the op
 updates the state in place (no copy); bound to other arrays, it copies first.
+
+``top_k`` is the node's last input, after the weights, and optional in the operator: graphs
+exported before it existed have 24 inputs and still run (every stream draws from every class);
+`serving.step_model.StepModel` then draws truncated streams with the standard graph.
 """
 
 from __future__ import annotations
@@ -50,6 +56,8 @@ RUNTIME_INPUTS = ("ring", "time", "taps", "logits", "uniforms", "temperature", "
                   "global_id", "conditioning")
 WEIGHT_INPUTS = ("w_tables", "w_past", "w_current", "w_gate_bias", "w_global", "w_residual", "w_skip",
                  "w_skip_bias", "w_head", "w_head_bias", "w_out", "w_out_bias", "w_delays")
+# Inputs added later, at the end of the node, each optional in the operator (older graphs lack them).
+LATER_INPUTS = ("top_k",)
 OUTPUTS = ("classes", "logits_out", "ring_out", "taps_out", "all_logits")
 
 
@@ -99,6 +107,7 @@ def build_native_graph(step: StepArrays, metadata: Mapping[str, str] | None = No
         helper.make_tensor_value_info("forced", int64, ["batch", "forced_samples"]),
         helper.make_tensor_value_info("active", int64, ["active"]),
         helper.make_tensor_value_info("threads", int64, []),
+        helper.make_tensor_value_info("top_k", int64, ["batch"]),
     ]
     # Inputs a model has no use for are empty constants, so callers feed only what matters.
     if global_conditioning:
@@ -116,8 +125,8 @@ def build_native_graph(step: StepArrays, metadata: Mapping[str, str] | None = No
         helper.make_tensor_value_info("taps_out", int64, ["batch", num_input_taps]),
         helper.make_tensor_value_info("all_logits", float_, ["batch", "forced_samples", q]),
     ]
-    node = helper.make_node(NATIVE_OP, list(RUNTIME_INPUTS + WEIGHT_INPUTS), list(OUTPUTS), domain=NATIVE_DOMAIN,
-                            name="wavenet_steps")
+    node = helper.make_node(NATIVE_OP, list(RUNTIME_INPUTS + WEIGHT_INPUTS + LATER_INPUTS), list(OUTPUTS),
+                            domain=NATIVE_DOMAIN, name="wavenet_steps")
     graph = helper.make_graph([node], "wavenet_native_steps", inputs, outputs, initializer=initializers)
     model = helper.make_model(graph, producer_name="wavenet-tf", opset_imports=[
         helper.make_opsetid("", opset), helper.make_opsetid(NATIVE_DOMAIN, NATIVE_OP_VERSION)])

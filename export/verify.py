@@ -3,9 +3,10 @@
 - Keras vs SavedModel `serve` vs ``wavenet.onnx`` logits, several lengths and batch sizes.
 - ``step.onnx`` driven one sample at a time (teacher forcing) over 2 × receptive field + a
   margin vs the Keras full-sequence logits.
-- ``step_sampler.onnx`` draws the classes NumPy draws from the same logits and uniforms.
+- ``step_sampler.onnx`` draws the classes NumPy draws from the same logits and uniforms, and
+  the graph engine leaves it for NumPy's draw when a stream truncates to its top k.
 - ``step_native.onnx`` (the native engine, when its library is built): teacher-forced logits
-  against Keras, and the same classes as ``step.onnx`` from the same uniforms.
+  against Keras, and the same classes as ``step.onnx`` from the same uniforms, top-k included.
 - ``step.onnx``'s node count after onnxruntime's graph optimizations.
 """
 
@@ -92,7 +93,7 @@ def verify_bundle(path: str | Path, model: WaveNet, seed: int = 0, log=print) ->
     report["step_onnx"] = _check(f"Keras vs step.onnx, teacher forcing {length} steps", float(np.abs(got - expected).max()), log)
 
     report["sampler_mismatches"] = _sampler_mismatches(bundle, rng)
-    log(f"  {'step_sampler.onnx vs NumPy sampling, 2 x 300 samples x 3 T':<52} "
+    log(f"  {'step_sampler.onnx vs NumPy sampling, 2 x 300 samples x 4 draws':<52} "
         f"{report['sampler_mismatches']} different classes")
     if report["sampler_mismatches"]:
         raise ParityError("step_sampler.onnx draws other classes than wavenet_tf.core.sampling from the same logits")
@@ -102,17 +103,23 @@ def verify_bundle(path: str | Path, model: WaveNet, seed: int = 0, log=print) ->
     return report
 
 
+# (temperature, top_k) pairs the samplers are compared on: three temperatures over every class,
+# and a truncated draw (NumPy's in the graph engine, the operator's own in the native one).
+DRAWS = ((0.5, 0), (1.0, 0), (2.0, 0), (0.8, 3))
+
+
 def _sampler_mismatches(bundle, rng) -> int:
-    """Classes that differ between the graph's sampler and NumPy's, two streams, three temperatures."""
+    """Classes that differ between the graph engine's draws and NumPy's one sample at a time, two streams."""
     from serving.bench import conditioning_options
     from serving.streaming_sampler import StreamingSampler
 
     options = conditioning_options(bundle, 2, 300, rng)
     mismatches = 0
-    for temperature in (0.5, 1.0, 2.0):
-        numpy_side = StreamingSampler(bundle, streams=2, temperature=temperature, seed=1, **options)
+    for temperature, top_k in DRAWS:
+        numpy_side = StreamingSampler(bundle, streams=2, temperature=temperature, top_k=top_k, seed=1, **options)
         expected = np.stack([numpy_side.step() for _ in range(300)], axis=1)
-        graph_side = StreamingSampler(bundle, streams=2, temperature=temperature, seed=1, engine="graph", **options)
+        graph_side = StreamingSampler(bundle, streams=2, temperature=temperature, top_k=top_k, seed=1,
+                                      engine="graph", **options)
         mismatches += int((graph_side.generate_classes(300) != expected).sum())
     return mismatches
 
@@ -141,12 +148,14 @@ def _verify_native(bundle, inputs, expected, local, rng, report, log) -> None:
                                    float(np.abs(logits - expected).max()), log)
     options = conditioning_options(bundle, 2, 600, rng)
     mismatches = 0
-    for temperature in (0.5, 1.0, 2.0):
-        graph = StreamingSampler(bundle, streams=2, temperature=temperature, seed=3, engine="graph", **options)
-        native = StreamingSampler(bundle, streams=2, temperature=temperature, seed=3, engine="native", **options)
+    for temperature, top_k in DRAWS:
+        graph = StreamingSampler(bundle, streams=2, temperature=temperature, top_k=top_k, seed=3, engine="graph",
+                                 **options)
+        native = StreamingSampler(bundle, streams=2, temperature=temperature, top_k=top_k, seed=3, engine="native",
+                                  **options)
         mismatches += int((graph.generate_classes(600) != native.generate_classes(600)).sum())
     report["native_mismatches"] = mismatches
-    log(f"  {'step_native.onnx vs step.onnx, 2 x 600 samples x 3 T':<52} {mismatches} different classes")
+    log(f"  {'step_native.onnx vs step.onnx, 2 x 600 samples x 4 draws':<52} {mismatches} different classes")
     if mismatches:
         raise ParityError("step_native.onnx draws other classes than step.onnx from the same uniforms")
 

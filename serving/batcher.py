@@ -11,7 +11,7 @@ import numpy as np
 from serving.bundle import Bundle
 from serving.step_model import StepModel, Stream
 from wavenet_tf.core.mu_law import mu_law_decode
-from wavenet_tf.core.sampling import effective_temperature
+from wavenet_tf.core.sampling import DEFAULT_TOP_K, effective_temperature
 
 
 @dataclass(eq=False)  # a request is itself: found in the slots by identity, never by its arrays
@@ -22,6 +22,7 @@ class Request:
     ``mel`` ``(frames, n_mels)``: the request's own log-mel frames (locally conditioned
     bundles): it starts from a receptive field of silence conditioned on its first frames,
     as `StreamingSampler.prime` does, and ``num_samples`` may reach ``frames · hop - receptive field``.
+    ``top_k``: draw only from the k most likely classes (0: every class).
     ``stream`` is its state once admitted (`serving.step_model.Stream`).
     """
 
@@ -32,6 +33,7 @@ class Request:
     deliver: Callable[[np.ndarray | None], None]
     prime: np.ndarray | None = None
     mel: np.ndarray | None = None
+    top_k: int = DEFAULT_TOP_K
     done: int = 0
     cancelled: bool = False
     stream: Stream | None = None
@@ -82,6 +84,9 @@ class Batcher:
         # Checked now: a failure inside the worker thread would stop every request.
         model = self.model
         effective_temperature(request.temperature)  # NaN and infinity: ValueError, named
+        # A bad k is a ValueError; a bundle whose native graph predates top-k moves to the graph
+        # engine now (`StepModel.need_top_k`), not in the worker.
+        model.top_ks(1, request.top_k)
         if model.global_conditioning and not (request.global_id is not None
                                               and 0 <= request.global_id < model.global_classes):
             raise ValueError(f"a globally conditioned bundle needs a global id in [0, {model.global_classes}), "
@@ -122,7 +127,7 @@ class Batcher:
                 # Only the prime's last receptive field reaches the model, and only that runs
                 # through the full-sequence graph (`StepModel.open_streams`).
                 request.stream = self.model.open_stream(request.prime, seed=request.seed,
-                                                        temperature=request.temperature,
+                                                        temperature=request.temperature, top_k=request.top_k,
                                                         global_id=request.global_id, mel=request.mel)
                 self.slots[k] = request
 

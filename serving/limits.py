@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from wavenet_tf.core import sampling
+
 # The most streams one sampler generates together (`generate --streams`, `serve --max-streams`).
 # Each stream owns a ring buffer of every layer's past; past a few hundred the batched step is
 # memory-bound and no faster per stream (docs/performance.md), and a WAV file written by
@@ -33,6 +35,11 @@ def check_temperature(value: float, name: str = "--temperature") -> float:
     if not (math.isfinite(value) and value >= 0):
         raise ValueError(f"{name} must be a finite number >= 0 (0 = the most likely class), got {value}.")
     return value
+
+
+def check_top_k(value: int, classes: int | None = None, name: str = "--top-k") -> int:
+    """A whole number of classes >= 0 (0: every class), at most the model's ``classes`` when known."""
+    return sampling.check_top_k(value, classes, name)
 
 
 def check_positive(value: float, name: str) -> float:

@@ -12,15 +12,17 @@ import numpy as np
 from serving.bundle import Bundle
 from serving.onnx_step import make_session
 from wavenet_tf.core.mu_law import silence_class
-from wavenet_tf.core.sampling import naive_generation
+from wavenet_tf.core.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_K, naive_generation
 
 
 def naive_generate_classes(
-    bundle: Bundle, num_samples: int, uniforms: np.ndarray, temperature: float = 1.0,
+    bundle: Bundle, num_samples: int, uniforms: np.ndarray, temperature: float = DEFAULT_TEMPERATURE,
     prime_classes: np.ndarray | None = None, global_ids=None, mel: np.ndarray | None = None, threads: int = 1,
+    top_k: int = DEFAULT_TOP_K,
 ) -> np.ndarray:
     """``(B, num_samples)`` classes. ``uniforms`` is ``(num_samples, B)``, consumed in that order
-    (one row per step; column k is a `StreamingSampler`'s stream k's draws: ``stream_generator(seed, k)``)."""
+    (one row per step; column k is a `StreamingSampler`'s stream k's draws: ``stream_generator(seed, k)``);
+    ``temperature`` and ``top_k`` as in `wavenet_tf.core.sampling.sample_classes`."""
     card = bundle.card
     q, r = card.quantization_channels, card.receptive_field
     batch = uniforms.shape[1]
@@ -43,4 +45,4 @@ def naive_generate_classes(
             history[:, start:], ((0, 0), (0, end - history.shape[1])))
         return session.run(["logits"], {**feeds, "audio": window})[0][:, position - 1 - start]
 
-    return naive_generation(logits, prime_classes, num_samples, uniforms, temperature)
+    return naive_generation(logits, prime_classes, num_samples, uniforms, temperature, top_k)

@@ -94,6 +94,7 @@ class NativeEngine:
         self.state = state
         self.threads = np.array(max(1, int(threads)), np.int64)
         self.inputs = {i.name for i in session.get_inputs()}
+        self.top_k = "top_k" in self.inputs  # graphs exported before top-k sampling lack it
         self.binding = session.io_binding()
         for name, output, array in (("ring", "ring_out", state.ring), ("taps", "taps_out", state.taps),
                                     ("logits", "logits_out", state.logits)):
@@ -102,7 +103,7 @@ class NativeEngine:
 
     def run(self, time: int, uniforms: np.ndarray, temperature: np.ndarray, active: np.ndarray | None = None,
             global_ids: np.ndarray | None = None, conditioning: np.ndarray | None = None,
-            forced: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+            forced: np.ndarray | None = None, top_k: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """K samples for the active streams, starting at ``time``.
 
         Args:
@@ -113,6 +114,8 @@ class NativeEngine:
             conditioning: float32 ``(B, K, L, 2G)`` (locally conditioned bundles).
             forced: int64 ``(B, K)`` classes to feed instead of drawing (-1: draw); the
                 logits after every sample are then returned too.
+            top_k: int64 ``(B,)`` (default: 0, every class); a graph without the input refuses
+                anything but 0 (`supports_top_k`).
 
         Returns:
             ``(classes (B, K) int64, all_logits (B, K, Q) or None)``.
@@ -130,6 +133,10 @@ class NativeEngine:
             feeds["global_id"] = np.ascontiguousarray(global_ids, np.int64)
         if "conditioning" in self.inputs:
             feeds["conditioning"] = np.ascontiguousarray(conditioning, np.float32)
+        if self.top_k:
+            feeds["top_k"] = np.zeros(batch, np.int64) if top_k is None else np.ascontiguousarray(top_k, np.int64)
+        elif top_k is not None and np.any((top_k > 0) & (top_k < self.state.logits.shape[1])):
+            raise NativeUnavailable(OLD_GRAPH_NOTE)
         for name, array in feeds.items():
             self.binding.bind_cpu_input(name, array)
         classes = np.empty((batch, samples), np.int64)
@@ -142,6 +149,16 @@ class NativeEngine:
             self.binding.bind_output("all_logits", "cpu")
         self.session.run_with_iobinding(self.binding)
         return classes, kept
+
+
+# Why a stream that truncates to its top k runs on the standard graph with a bundle exported before top-k.
+OLD_GRAPH_NOTE = (f"this bundle's {NATIVE_FILE} predates top-k sampling (it has no top_k input), so streams with "
+                  "top_k > 0 run on the standard step graph; re-export the bundle to draw them natively")
+
+
+def supports_top_k(session: ort.InferenceSession) -> bool:
+    """Whether a ``step_native.onnx`` session takes per-stream ``top_k`` (bundles exported before it do not)."""
+    return any(i.name == "top_k" for i in session.get_inputs())
 
 
 def open_native_session(bundle: Bundle) -> ort.InferenceSession:

@@ -1,10 +1,10 @@
 """`wavenet serve`: HTTP streaming generation (FastAPI + uvicorn), dynamically batched.
 
-    POST /v1/generate   {seconds, temperature, seed, speaker, prime, prime_audio} -> audio/wav, streamed
+    POST /v1/generate   {seconds, temperature, top_k, seed, speaker, prime, prime_audio} -> audio/wav, streamed
                         as generated; by default it continues one of the bundle's excerpts of its
                         training audio (the speaker's), so a trained model is not silent;
                         a mel-conditioned bundle takes {mel} or {mel_audio} instead and streams
-                        the vocoded audio, as long as its frames (seed and temperature as above)
+                        the vocoded audio, as long as its frames (seed, temperature, top_k as above)
     GET  /v1/model      the model card
     GET  /healthz       liveness and load
     GET  /              a page to pick parameters, play the stream and watch the waveform
@@ -65,7 +65,9 @@ from serving.bundle import Bundle
 from serving.excerpts import choose_part, excerpt_name, load_excerpt, pick_excerpt
 from serving.generate import NO_EXCERPTS_NOTE, resolve_speaker, to_pcm16
 from serving.limits import MAX_STREAMS, ascii_index, check_api_key
+from serving.native import NativeUnavailable
 from wavenet_tf.core.level import FRAME_SECONDS, NEAR_SILENT_DBFS
+from wavenet_tf.core.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_K
 
 PAGE = Path(__file__).with_name("static") / "index.html"
 # The API reference: a small page of our own that renders /openapi.json, because FastAPI's
@@ -100,8 +102,11 @@ class GenerateRequest(BaseModel):
 
     # allow_inf_nan=False: NaN compares false with every bound, so it must be refused by name.
     seconds: float = Field(2.0, gt=0, allow_inf_nan=False, description="seconds of audio")
-    temperature: float = Field(1.0, ge=0.0, le=5.0, allow_inf_nan=False,
+    temperature: float = Field(DEFAULT_TEMPERATURE, ge=0.0, le=5.0, allow_inf_nan=False,
                                description="softmax temperature; 0 (or up to 1e-3) = the most likely class")
+    top_k: JsonInt = Field(DEFAULT_TOP_K, ge=0,
+                           description="draw only from the k most likely classes (ties at the k-th all kept); "
+                                       "0 = every class")
     seed: JsonInt = Field(0, ge=0, le=2**32 - 1, description="random seed: the same seed gives the same audio")
     speaker: str | JsonInt | None = Field(None, description="global class id or name (globally conditioned models)")
     prime: str | JsonInt | None = Field(
@@ -407,7 +412,7 @@ def create_app(bundle: Bundle, max_streams: int = 8, queue_limit: int = 16, max_
     app.state.batcher = batcher
     app.add_middleware(_BodyGuard, max_bytes=max_body_bytes, timeout=body_timeout, sample_rate=service.rate)
     app.openapi = lambda: _openapi_without_422(app)
-    body_model = _request_model(max_seconds)
+    body_model = _request_model(max_seconds, bundle.card.quantization_channels)
     _add_error_handlers(app, body_model, vocoder=bundle.local_conditioning)
     authorized = _authorizer(api_key)
     _add_read_routes(app, service, authorized, clip_bytes_limit(max_body_bytes))
@@ -433,12 +438,16 @@ def _check_limits(queue_limit: int, api_key: str | None, **positive: float) -> N
         check_api_key(api_key, "api_key")
 
 
-def _request_model(max_seconds: float) -> type[GenerateRequest]:
-    """`GenerateRequest` with this server's length limit, in the OpenAPI schema too (clients and fuzzers see it)."""
+def _request_model(max_seconds: float, classes: int) -> type[GenerateRequest]:
+    """`GenerateRequest` with this server's length limit and its model's class count (top_k's bound), in the
+    OpenAPI schema too (clients, fuzzers and the page see them)."""
+    top_k = GenerateRequest.model_fields["top_k"]
     return create_model(
         "Body", __base__=GenerateRequest,
         seconds=(float, Field(min(2.0, max_seconds), gt=0, le=max_seconds, allow_inf_nan=False,
                               description=f"seconds of audio, at most {max_seconds:g}")),
+        top_k=(JsonInt, Field(top_k.default, ge=0, le=classes,
+                              description=f"{top_k.description}; at most the model's {classes} classes")),
     )
 
 
@@ -625,6 +634,11 @@ class _Generation:
             speaker = resolve_speaker(self.bundle, None if body.speaker is None else str(body.speaker))
         except ValueError as error:
             return _error(400, f"speaker: {error}", ["speaker"])
+        if body.top_k:
+            try:  # in a thread: a bundle exported before top-k moves its streams to the graph engine once
+                await asyncio.to_thread(self.batcher.model.top_ks, 1, body.top_k)
+            except NativeUnavailable as error:  # `serve --engine native` with such a bundle
+                return _error(400, f"top_k: {error}", ["top_k"])
         try:
             # Everything that needs no decoding, so a bad request gets its 400 whatever the load.
             self._check_fields(body)
@@ -661,7 +675,8 @@ class _Generation:
         queue: asyncio.Queue = asyncio.Queue()
         deliver = lambda chunk: loop.call_soon_threadsafe(queue.put_nowait,
                                                           None if chunk is None else to_pcm16(chunk[None]))
-        request = batching.Request(num_samples, body.temperature, body.seed, speaker, deliver, prime, mel)
+        request = batching.Request(num_samples, body.temperature, body.seed, speaker, deliver, prime, mel,
+                                   top_k=body.top_k)
         self.batcher.submit(request)  # accepted before the first byte goes out
 
         def release() -> None:

@@ -27,13 +27,15 @@ import onnxruntime as ort
 
 from serving.bundle import Bundle
 from serving.engine_state import EngineState
-from serving.native import NativeEngine, NativeState, NativeUnavailable, open_native_session, resolve_engine
+from serving.native import (OLD_GRAPH_NOTE, NativeEngine, NativeState, NativeUnavailable, open_native_session,
+                            resolve_engine, supports_top_k)
 from serving.onnx_step import make_session
 from serving.stream import Stream
 from serving.workspace import Workspace
 from wavenet_tf.core.mu_law import mu_law_encode, silence_class
 from wavenet_tf.core.ring_buffer import RingBuffer
-from wavenet_tf.core.sampling import effective_temperature, stream_generator
+from wavenet_tf.core.sampling import (DEFAULT_TEMPERATURE, DEFAULT_TOP_K, check_top_k, effective_temperature,
+                                      stream_generator)
 
 # The native engine generates at most this many samples per call (bounds the uniforms and
 # conditioning arrays; a call of 4096 samples already makes the per-call cost negligible).
@@ -58,7 +60,9 @@ class StepModel:
             the native operator's own threads).
         engine: ``native`` (the bundle's ``step_native.onnx``: K samples per call), ``graph``
             (``step.onnx``: one call per sample) or ``auto`` (native when it loads, else the
-            graph, with the reason in ``engine_note``). Both compute the same classes.
+            graph, with the reason in ``engine_note``). Both compute the same classes. With
+            ``auto``, a bundle whose native graph predates top-k sampling switches to the graph
+            the first time a stream asks for top_k > 0 (``engine_note`` says so).
 
     Example:
     >>> model = StepModel(load_bundle("bundles/first"))                  # doctest: +SKIP
@@ -87,7 +91,8 @@ class StepModel:
         self._full = self._cond = self._sampler = None
         self.native: ort.InferenceSession | None = None
         self.session: ort.InferenceSession | None = None
-        self.engine_note = self._open_engine(resolve_engine(engine))
+        self.asked_engine = resolve_engine(engine)
+        self.engine_note = self._open_engine(self.asked_engine)
         self.engine = "native" if self.native is not None else "graph"
         if self.engine == "graph":
             self.session = make_session(str(bundle.file("step.onnx")), threads)
@@ -104,10 +109,36 @@ class StepModel:
             return str(error)
         return None
 
+    def need_top_k(self) -> None:
+        """Make sure the engine can draw from the top k: a native graph exported before top-k sampling
+        cannot, so ``auto`` moves every stream to the standard graph (their state is the same arrays),
+        once, with the reason in ``engine_note``; an explicit ``native`` raises `NativeUnavailable`."""
+        with self.lock:
+            if self.native is None or supports_top_k(self.native):
+                return
+            if self.asked_engine == "native":
+                raise NativeUnavailable(OLD_GRAPH_NOTE)
+            for workspace in self._workspaces.values():
+                workspace.release()  # native workspaces: their streams are copied out, then re-seated
+            self._workspaces.clear()
+            self.session = make_session(str(self.bundle.file("step.onnx")), self.threads)
+            self.native, self.engine, self.engine_note = None, "graph", OLD_GRAPH_NOTE
+
+    def top_ks(self, count: int, top_k) -> list[int]:
+        """``top_k`` (one for all, or one per stream) as ``count`` checked ints; readies the engine for them."""
+        values = list(top_k) if isinstance(top_k, (list, tuple, np.ndarray)) else [top_k] * count
+        if len(values) != count:
+            raise ValueError(f"top_k must be one number or one per stream ({count}), got {len(values)}.")
+        values = [check_top_k(k, self.quantization_channels) for k in values]
+        if any(0 < k < self.quantization_channels for k in values):
+            self.need_top_k()
+        return values
+
     # -- streams ------------------------------------------------------------------------------
 
     def open_streams(self, count: int = 1, prime: np.ndarray | None = None, *, seed: int = 0,
-                     temperature: float | Sequence[float] = 1.0, global_ids=None, mel: np.ndarray | None = None,
+                     temperature: float | Sequence[float] = DEFAULT_TEMPERATURE,
+                     top_k: int | Sequence[int] = DEFAULT_TOP_K, global_ids=None, mel: np.ndarray | None = None,
                      prime_classes: np.ndarray | None = None) -> list[Stream]:
         """``count`` streams, primed together in one pass of the full-sequence graph.
 
@@ -120,12 +151,15 @@ class StepModel:
                 generator is ``np.random.default_rng(seed)`` itself.
             temperature: one for all, or one per stream; at or below
                 `wavenet_tf.core.sampling.GREEDY_TEMPERATURE` the most likely class is taken.
+            top_k: one for all, or one per stream: draw only from the k most likely classes
+                (ties at the k-th all kept); 0 (or the class count) draws from every class.
             global_ids: each stream's global class id (globally conditioned bundles).
             mel: ``(count, frames, n_mels)`` or ``(frames, n_mels)`` log-mel frames (locally
                 conditioned bundles); a stream can reach ``frames · hop`` samples, prime included.
             prime_classes: ``(count, P)`` classes fed whole from time 0 instead of ``prime``.
         """
         temperatures = [effective_temperature(t) for t in np.broadcast_to(np.asarray(temperature, float), (count,))]
+        top_ks = self.top_ks(count, top_k)
         ids = self._global_ids(count, global_ids)
         frames = self._mel(count, mel)
         classes, start = self._prime_classes(count, prime, prime_classes)
@@ -133,13 +167,13 @@ class StepModel:
         end = start + classes.shape[1]
         return [Stream(self, self.lock, self.hop, temperatures[k], stream_generator(seed, k),
                        None if ids is None else int(ids[k]), None if frames is None else frames[k], end,
-                       EngineState(rings[k], taps[k], logits[k], end))
+                       EngineState(rings[k], taps[k], logits[k], end), top_ks[k])
                 for k in range(count)]
 
-    def open_stream(self, prime: np.ndarray | None = None, *, seed: int = 0, temperature: float = 1.0,
-                    global_id: int | None = None, mel: np.ndarray | None = None) -> Stream:
+    def open_stream(self, prime: np.ndarray | None = None, *, seed: int = 0, temperature: float = DEFAULT_TEMPERATURE,
+                    top_k: int = DEFAULT_TOP_K, global_id: int | None = None, mel: np.ndarray | None = None) -> Stream:
         """One stream (`open_streams` with one of each): e.g. a server request's."""
-        return self.open_streams(1, prime, seed=seed, temperature=temperature,
+        return self.open_streams(1, prime, seed=seed, temperature=temperature, top_k=top_k,
                                  global_ids=None if global_id is None else [global_id],
                                  mel=None if mel is None else np.asarray(mel, np.float32)[None])[0]
 
@@ -230,6 +264,7 @@ class StepModel:
         Each stream draws from its own distribution with its own uniforms (``uniforms``
         ``(B, num_samples)`` overrides them, e.g. for a reference), its own temperature,
         global id and mel frames on its own clock: its classes are what it would get alone.
+        Temperature and top_k are read from the streams at each call.
         """
         streams = list(streams)
         b = len(streams)
@@ -246,6 +281,9 @@ class StepModel:
         if b == 0 or num_samples == 0:
             return out
         temperatures = np.array([s.temperature for s in streams], np.float64)
+        top_ks = np.array(self.top_ks(b, [s.top_k for s in streams]), np.int64)
+        if not ((top_ks > 0) & (top_ks < self.quantization_channels)).any():
+            top_ks = None  # nobody truncates: the engines' plain draw (and the graph's own sampler)
         chunk = NATIVE_CHUNK if not self.local_conditioning else NATIVE_CHUNK_CONDITIONED
         with self.lock:
             workspace = self.workspace(b)
@@ -260,7 +298,7 @@ class StepModel:
                 else:
                     chunk_uniforms = np.ascontiguousarray(uniforms[:, done : done + n], np.float64)
                 terms = self._terms(streams, n) if self.local_conditioning else None
-                out[:, done : done + n] = workspace.run(chunk_uniforms, temperatures, terms)
+                out[:, done : done + n] = workspace.run(chunk_uniforms, temperatures, terms, top_ks)
                 for stream in streams:
                     stream.position += n
                 done += n

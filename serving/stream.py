@@ -19,18 +19,21 @@ class Stream:
     Made by `StepModel.open_streams` (which primes it); nothing here is shared with another
     stream. ``position`` is the time of the next sample (mel frames are read at
     ``position // hop``), ``rng`` draws one uniform per sample, ``temperature`` is the
-    effective one (0 means argmax). The engine state — ring rows, input taps, next
-    logits — is ``state`` (`EngineState`): in the stream's own arrays or, while it is
-    seated, in a workspace row. ``model`` is the model that made it (only compared: a stream
-    is advanced by its own model); ``lock`` is that model's, held while state moves.
+    effective one (0 means argmax), ``top_k`` the number of most likely classes it draws
+    from (0: every class; both may change between `StepModel.advance` calls). The engine
+    state — ring rows, input taps, next logits — is ``state`` (`EngineState`): in the
+    stream's own arrays or, while it is seated, in a workspace row. ``model`` is the model
+    that made it (only compared: a stream is advanced by its own model); ``lock`` is that
+    model's, held while state moves.
     """
 
     def __init__(self, model: object, lock: threading.RLock, hop: int, temperature: float, rng: np.random.Generator,
-                 global_id: int | None, mel: np.ndarray | None, position: int, state: EngineState):
+                 global_id: int | None, mel: np.ndarray | None, position: int, state: EngineState, top_k: int = 0):
         self.model = model
         self.lock = lock
         self.hop = hop
         self.temperature = temperature
+        self.top_k = top_k
         self.rng = rng
         self.global_id = global_id
         self.mel = mel

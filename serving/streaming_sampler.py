@@ -9,7 +9,7 @@ import numpy as np
 from serving.bundle import Bundle
 from serving.step_model import StepModel, Stream
 from wavenet_tf.core.mu_law import mu_law_decode
-from wavenet_tf.core.sampling import effective_temperature
+from wavenet_tf.core.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_K, effective_temperature
 
 
 class StreamingSampler:
@@ -26,6 +26,8 @@ class StreamingSampler:
         streams: B, the number of independent streams generated together.
         temperature: logits are divided by it before sampling; at or below
             `wavenet_tf.core.sampling.GREEDY_TEMPERATURE` (0 included) the most likely class is taken.
+        top_k: draw only from the k most likely classes (ties at the k-th all kept); 0 (or the
+            class count) draws from every class.
         seed: stream k draws one uniform per sample from
             ``wavenet_tf.core.sampling.stream_generator(seed, k)`` (stream 0: ``default_rng(seed)``).
         threads: threads the engine may use (1 is fastest for one stream on the graph; see docs/performance.md).
@@ -33,7 +35,8 @@ class StreamingSampler:
         mel: ``(B, frames, n_mels)`` log-mel frames (locally conditioned bundles); generation
             can run for at most ``frames · hop_length`` samples including the prime.
         engine: ``native``, ``graph`` or ``auto`` (`StepModel`); ``engine_note`` says why
-            not native when it is not.
+            not native when it is not (a bundle exported before top-k sampling draws
+            top_k > 0 on the graph).
 
     Example:
     >>> sampler = StreamingSampler(load_bundle("bundles/first"), streams=2, seed=1)  # doctest: +SKIP
@@ -42,8 +45,9 @@ class StreamingSampler:
     (2, 16000)
     """
 
-    def __init__(self, bundle: Bundle, streams: int = 1, temperature: float = 1.0, seed: int = 0,
-                 threads: int = 1, global_ids=None, mel: np.ndarray | None = None, engine: str | None = None):
+    def __init__(self, bundle: Bundle, streams: int = 1, temperature: float = DEFAULT_TEMPERATURE, seed: int = 0,
+                 threads: int = 1, global_ids=None, mel: np.ndarray | None = None, engine: str | None = None,
+                 top_k: int = DEFAULT_TOP_K):
         self.bundle = bundle
         self.streams = streams
         self.seed = seed
@@ -55,10 +59,30 @@ class StreamingSampler:
         self.hop = model.hop
         self.global_ids = model._global_ids(streams, global_ids)
         self.mel = model._mel(streams, mel)
-        self.engine, self.engine_note = model.engine, model.engine_note
         self.states: list[Stream] | None = None  # the primed streams; None until `prime`
         self._seed = seed
         self.temperature = temperature
+        self.top_k = top_k
+
+    @property
+    def engine(self) -> str:
+        """The model's engine: ``native`` or ``graph`` (it can move to the graph for top_k, see `StepModel`)."""
+        return self.model.engine
+
+    @property
+    def engine_note(self) -> str | None:
+        return self.model.engine_note
+
+    @property
+    def top_k(self) -> int:
+        return self._top_k
+
+    @top_k.setter
+    def top_k(self, value: int) -> None:
+        """Every stream's top k from the next sample on (0: every class); a bad value is a ValueError."""
+        self._top_k = self.model.top_ks(1, value)[0]
+        for stream in self.states or ():
+            stream.top_k = self._top_k
 
     @property
     def temperature(self) -> float:
@@ -103,7 +127,7 @@ class StreamingSampler:
         """
         self._close()
         self.states = self.model.open_streams(self.streams, audio, seed=self._seed, temperature=self.temperature,
-                                              global_ids=self.global_ids, mel=self.mel)
+                                              top_k=self.top_k, global_ids=self.global_ids, mel=self.mel)
         self.model.prepare(self.states)  # they are always advanced together: seat them once, now
 
     def step(self) -> np.ndarray:

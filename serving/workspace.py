@@ -125,22 +125,30 @@ class Workspace:
 
     # -- running ------------------------------------------------------------------------------
 
-    def run(self, uniforms: np.ndarray, temperatures: np.ndarray, terms: np.ndarray | None) -> np.ndarray:
+    def run(self, uniforms: np.ndarray, temperatures: np.ndarray, terms: np.ndarray | None,
+            top_ks: np.ndarray | None = None) -> np.ndarray:
         """Advance every row by K samples; returns ``(B, K)`` classes.
 
         ``uniforms`` ``(B, K)``, ``temperatures`` ``(B,)`` (0: argmax), ``terms`` cond.onnx's
-        ``(B, K, L, 2G)`` for each row's own times (locally conditioned bundles).
+        ``(B, K, L, 2G)`` for each row's own times (locally conditioned bundles), ``top_ks``
+        ``(B,)`` int64 (None: every row draws from every class).
         """
         samples = uniforms.shape[1]
         if self.native is not None:
-            classes, _ = self.native.run(self.clock, uniforms, temperatures, None, self.global_ids, terms)
+            classes, _ = self.native.run(self.clock, uniforms, temperatures, None, self.global_ids, terms,
+                                         top_k=top_ks)
         else:
-            classes = self.run_graph(uniforms, temperatures, terms)
+            classes = self.run_graph(uniforms, temperatures, terms, top_ks)
         self.clock += samples
         return classes
 
-    def run_graph(self, uniforms: np.ndarray, temperatures: np.ndarray, terms: np.ndarray | None) -> np.ndarray:
-        """`run` on ``step.onnx``: one call a sample (``step_sampler.onnx`` with few streams, T > 0)."""
+    def run_graph(self, uniforms: np.ndarray, temperatures: np.ndarray, terms: np.ndarray | None,
+                  top_ks: np.ndarray | None = None) -> np.ndarray:
+        """`run` on ``step.onnx``: one call a sample (``step_sampler.onnx`` with few streams, T > 0, no top-k).
+
+        The graph's sampler draws from every class; when a row truncates to its top k, NumPy
+        (`sample_rows`) draws every row, with the same arithmetic the native engine uses.
+        """
         b, samples = uniforms.shape
         out = np.empty((b, samples), np.int64)
         if terms is not None:  # (B, K, L, 2G) -> one (L, 2, B, G) block a sample, copied in per step
@@ -149,14 +157,16 @@ class Workspace:
         one_temperature = float(temperatures[0]) if (temperatures == temperatures[0]).all() else None
 
         def feed(i: int) -> None:  # draw sample i from the current logits, shift it into the taps
-            if one_temperature is not None:
+            if top_ks is not None:
+                classes = sample_rows(self.logits, temperatures, uniforms[:, i], top_ks)
+            elif one_temperature is not None:
                 classes = sample_classes(self.logits, one_temperature, uniforms[:, i])
             else:
                 classes = sample_rows(self.logits, temperatures, uniforms[:, i])
             out[:, i] = classes
             shift_taps(self.taps, classes)
 
-        if samples == 1 or b > GRAPH_SAMPLING_MAX_STREAMS or not (temperatures > 0).all():
+        if samples == 1 or b > GRAPH_SAMPLING_MAX_STREAMS or not (temperatures > 0).all() or top_ks is not None:
             for i in range(samples):
                 feed(i)
                 self._step(self.model.session, self.binding, self.clock + i, None if terms is None else terms[i])

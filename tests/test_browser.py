@@ -58,10 +58,12 @@ class _Server:
         self.process.terminate()
         self.process.wait(timeout=10)
 
-    def play(self, seconds: str = "1", prime: str | None = None, clip: Path | None = None) -> dict:
-        """Press Play in headless Chromium (``prime``: the prime menu's option value; ``clip``: a file to upload)."""
+    def play(self, seconds: str = "1", prime: str | None = None, clip: Path | None = None,
+             top_k: str | None = None) -> dict:
+        """Press Play in headless Chromium (``prime``: the prime menu's option value; ``clip``: a file to upload;
+        ``top_k``: typed in its control)."""
         env = {"CHROMIUM": CHROMIUM, "PATH": "/usr/bin:/bin", **({} if prime is None else {"PRIME": prime}),
-               **({} if clip is None else {"CLIP": str(clip)})}
+               **({} if clip is None else {"CLIP": str(clip)}), **({} if top_k is None else {"TOP_K": top_k})}
         out = subprocess.run(["node", str(HERE / "play.mjs"), self.url, seconds], capture_output=True, text=True,
                              timeout=120, env=env)
         assert out.returncode == 0, out.stderr[-3000:]
@@ -90,6 +92,25 @@ def test_play_streams_audio_and_draws_the_waveform(tmp_path):
     assert result["bytes"] == 44 + 2 * 8000  # the WAV header and one second of 16-bit audio at 8 kHz
     assert result["drawn"] == 8000
     assert result["painted"] > 500  # pixels of the waveform on the canvas
+
+
+def test_the_sampling_controls_show_the_servers_defaults_and_send_top_k(tmp_path):
+    from wavenet_tf.core.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_K
+
+    _needs_browser()
+    make_run(tmp_path / "run", get_preset("tiny", **NARROW))
+    export_run(tmp_path / "run", tmp_path / "bundle", log=lambda *_: None)
+    with _Server(tmp_path / "bundle") as server:
+        default = server.play("0.5")
+        narrow = server.play("0.5", top_k="3")
+        expected = server.generate(seconds=0.5, temperature=DEFAULT_TEMPERATURE, top_k=3, seed=0)
+    top_k = default["controls"]["top_k"]
+    assert top_k["label"] == "top-k" and float(top_k["max"]) == 64  # the model's classes
+    assert float(top_k["value"]) == DEFAULT_TOP_K
+    assert float(default["controls"]["temperature"]["value"]) == DEFAULT_TEMPERATURE
+    assert default["sent"]["top_k"] == DEFAULT_TOP_K and narrow["sent"]["top_k"] == 3
+    assert narrow["drawn"] == len(expected) == 4000
+    assert narrow["rms_dbfs"] == pytest.approx(level(expected, 8000)["rms_dbfs"], abs=0.1)
 
 
 def test_the_page_offers_the_prime_and_shows_the_level_honestly(trained_speaker_bundle):

@@ -29,7 +29,7 @@ OWN_FLAGS = {
               "--allow-one-label", "--local-cond", "--strict", "--cache-dir", "-v"],
     "evaluate": ["target", "data", "--engine", "--speaker", *REPORT, "--strict", "--cache-dir"],
     "export": ["run", "--out", "--opset", "--verify"],
-    "generate": ["bundle", "--seconds", "--out", "--temperature", "--seed", "--prime", "--prime-start",
+    "generate": ["bundle", "--seconds", "--out", "--temperature", "--top-k", "--seed", "--prime", "--prime-start",
                  "--prime-seconds", "--speaker", "--mel-from", "--streams", "--threads", "--engine", "--chunk-size",
                  "--quiet"],
     "serve": ["bundle", "--host", "--port", "--max-streams", "--queue-limit", "--max-seconds", "--threads", "--engine",

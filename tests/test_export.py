@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from export.bundle import export_run
-from export.verify import verify_bundle
+from export.verify import DRAWS, verify_bundle
 from serving.bundle import BundleError, load_bundle
 from tests.helpers import NARROW, make_run
 from tests.tf_free import run_without_tensorflow
@@ -38,6 +38,10 @@ def test_export_verifies_every_graph(tmp_path, preset, overrides):
     for key in ("wavenet_onnx", "saved_model_serve", "step_onnx"):
         assert report[key] <= 1e-4, (key, report[key])
     assert any("teacher forcing" in line for line in lines)  # figures are printed
+    # Every engine draws NumPy's classes, top-k included (DRAWS holds a truncated draw).
+    assert report["sampler_mismatches"] == 0
+    assert report["step_native"] is None or report["native_mismatches"] == 0
+    assert any(top_k for _, top_k in DRAWS) and any("x 4 draws" in line for line in lines)
     # Node count: about four per layer plus a fixed head (each node costs ~1 µs: export/step_graph.py).
     assert report["step_nodes"] <= 4 * config.num_layers + 16
     bundle = load_bundle(tmp_path / "bundle")

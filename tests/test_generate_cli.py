@@ -226,6 +226,8 @@ def _one_error_line(capsys, *needles: str) -> str:
     (["--chunk-size", "0"], "--chunk-size"),
     (["--temperature", "nan"], "--temperature"),
     (["--temperature", "-1"], "--temperature"),
+    (["--top-k", "-1"], "--top-k"),
+    (["--top-k", "65"], "--top-k"),  # the bundle's 64 classes: checked once it is loaded, before generating
     (["--threads", "0"], "--threads"),
 ])
 def test_bad_numbers_are_refused_before_any_work(bundle, tmp_path, capsys, flags, needle):
@@ -268,6 +270,22 @@ def test_a_tiny_temperature_is_the_most_likely_class_not_a_square_wave(bundle, t
     assert (tmp_path / "zero.wav").read_bytes() == (tmp_path / "tiny.wav").read_bytes()
     audio, _ = sf.read(tmp_path / "tiny.wav", dtype="int16")
     assert np.abs(audio.astype(np.int32)).max() < 32767
+
+
+def test_top_k_draws_what_the_sampler_draws_and_one_is_the_most_likely_class(bundle, tmp_path):
+    from serving.bundle import load_bundle
+    from serving.generate import to_pcm16
+    from serving.streaming_sampler import StreamingSampler
+
+    for k in ("1", "3"):
+        assert main(["generate", str(bundle), "--seconds", "0.1", "--out", str(tmp_path / f"k{k}.wav"), "--seed", "2",
+                     "--prime", "silence", "--top-k", k, "--quiet"]) == 0
+    sampler = StreamingSampler(load_bundle(bundle), seed=2, top_k=3)
+    sampler.prime(None)
+    assert (tmp_path / "k3.wav").read_bytes()[44:] == to_pcm16(sampler.generate(800))
+    assert main(["generate", str(bundle), "--seconds", "0.1", "--out", str(tmp_path / "argmax.wav"), "--seed", "9",
+                 "--prime", "silence", "--temperature", "0", "--quiet"]) == 0
+    assert (tmp_path / "k1.wav").read_bytes() == (tmp_path / "argmax.wav").read_bytes()
 
 
 def test_a_closed_pipe_is_one_error_line_and_exit_2(bundle):

@@ -35,6 +35,21 @@ def test_streams_a_wav_equal_to_the_sampler_alone(client, bundle):
     np.testing.assert_array_equal(audio, np.clip(np.round(alone * 32767), -32768, 32767).astype(np.int16))
 
 
+def test_top_k_is_a_request_field_with_its_bounds_and_the_samplers_audio(client, bundle):
+    from wavenet_tf.core.sampling import DEFAULT_TOP_K
+
+    field = client.get("/openapi.json").json()["components"]["schemas"]["Body"]["properties"]["top_k"]
+    assert (field["type"], field["minimum"], field["maximum"], field["default"]) == ("integer", 0, 64, DEFAULT_TOP_K)
+    response = client.post("/v1/generate", json={"seconds": 0.1, "temperature": 0.8, "top_k": 3, "seed": 9,
+                                                 "speaker": "harp"})
+    assert response.status_code == 200
+    audio, _ = sf.read(io.BytesIO(response.content), dtype="int16")
+    alone = StreamingSampler(bundle, seed=9, temperature=0.8, top_k=3, global_ids=[1]).generate(800)[0]
+    np.testing.assert_array_equal(audio, np.clip(np.round(alone * 32767), -32768, 32767).astype(np.int16))
+    page = client.get("/").text
+    assert 'id="top_k"' in page and "top_k: parseInt" in page
+
+
 def test_first_bytes_arrive_before_the_audio_is_complete(client):
     with client.stream("POST", "/v1/generate", json={"seconds": 3.0, "speaker": 0}) as response:
         first = next(response.iter_bytes())
@@ -66,6 +81,9 @@ def test_concurrent_requests_share_one_batched_call(client):
         ({"seed": -3}, "seed"),
         ({"speaker": "cello"}, "speaker"),
         ({"seconds": 1, "volume": 11}, "volume"),
+        # top_k: whole numbers from 0 to the model's classes, nothing read as one
+        ({"top_k": -1}, "top_k"), ({"top_k": "2"}, "top_k"), ({"top_k": True}, "top_k"),
+        ({"top_k": 1e9}, "top_k"), ({"top_k": 2.5}, "top_k"), ({"top_k": 65}, "top_k"),
     ],
 )
 def test_bad_fields_get_a_400_that_names_them(client, body, field):

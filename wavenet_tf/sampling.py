@@ -10,17 +10,18 @@ import numpy as np
 import tensorflow as tf
 
 from wavenet_tf.core.mu_law import mu_law_decode, mu_law_encode, silence_class
-from wavenet_tf.core.sampling import naive_generation
+from wavenet_tf.core.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_K, naive_generation
 from wavenet_tf.model import WaveNet
 
 
 def naive_generate(
     model: WaveNet,
     num_samples: int,
-    temperature: float = 1.0,
+    temperature: float = DEFAULT_TEMPERATURE,
     seed: int = 0,
     prime: np.ndarray | None = None,
     global_id: int | None = None,
+    top_k: int = DEFAULT_TOP_K,
 ) -> np.ndarray:
     """Generate ``num_samples`` float32 samples, one full forward pass per sample.
 
@@ -32,6 +33,7 @@ def naive_generate(
         seed: seed of the uniform random numbers (one per sample).
         prime: optional float audio to continue from.
         global_id: the class id when the model is globally conditioned.
+        top_k: draw only from the k most likely classes (0: every class).
     """
     config = model.model_config
     if config.local_conditioning_channels:
@@ -59,5 +61,5 @@ def naive_generate(
         return last_logits({"audio": history[:, position - r : position], **extra}).numpy()
 
     uniforms = np.random.default_rng(seed).random((num_samples, 1))
-    classes = naive_generation(logits, prime_classes[None], num_samples, uniforms, temperature)
+    classes = naive_generation(logits, prime_classes[None], num_samples, uniforms, temperature, top_k)
     return mu_law_decode(classes[0], q)

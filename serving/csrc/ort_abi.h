@@ -34,7 +34,9 @@ typedef enum {
 } WnOrtElementType; /* ONNXTensorElementDataType values used here */
 
 typedef enum { WN_ORT_OK = 0, WN_ORT_FAIL = 1, WN_ORT_INVALID_ARGUMENT = 2 } WnOrtErrorCode;
-typedef enum { WN_ORT_REQUIRED = 0 } WnOrtCharacteristic; /* OrtCustomOpInputOutputCharacteristic */
+/* OrtCustomOpInputOutputCharacteristic (INPUT_OUTPUT_REQUIRED, INPUT_OUTPUT_OPTIONAL): an optional
+ * input, read from op version 8 on, may be left out of a node (trailing) or named "" in it. */
+typedef enum { WN_ORT_REQUIRED = 0, WN_ORT_OPTIONAL = 1 } WnOrtCharacteristic;
 typedef enum { WN_ORT_MEM_DEFAULT = 0 } WnOrtMemType;     /* OrtMemType */
 
 typedef struct OrtApiBase {

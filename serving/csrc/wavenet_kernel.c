@@ -190,7 +190,7 @@ static void relu_bias(float *restrict y, const float *restrict bias, int n) {
     }
 }
 
-/* ---- sampling: serving/sampling.py's arithmetic, in float64 and in its order ------------ */
+/* ---- sampling: wavenet_tf/core/sampling.py's arithmetic, in float64 and in its order ----- */
 
 typedef double v4d __attribute__((vector_size(32)));
 typedef double v4du __attribute__((vector_size(32), aligned(8), may_alias));
@@ -228,16 +228,76 @@ static inline v4d exp4d(v4d x) {
 }
 
 /* At or below this temperature the draw is the most likely class, as in every other engine
- * (serving.sampling.GREEDY_TEMPERATURE): logits / T overflows for tiny T, and long before that
+ * (wavenet_tf.core.sampling.GREEDY_TEMPERATURE): logits / T overflows for tiny T, and long before that
  * the softmax is one-hot anyway. */
 #define WN_GREEDY_TEMPERATURE 1e-3
 
-int wn_draw(const float *logits, int classes, double temperature, double uniform, double *scratch) {
+/* The k-th largest of a[0:n] (1 <= k <= n), reordering a: quickselect with a three-way partition,
+ * O(n) on average. Equal values gather in the middle part, so many ties (a flat distribution)
+ * cost one pass rather than the O(n^2) of a two-way partition; every pass leaves the pivot's
+ * part out, so the loop ends whatever the values (NaN included: it compares equal to nothing
+ * and lands in the pivot's part). */
+static float kth_largest_select(float *a, int n, int k) {
+    int lo = 0, hi = n - 1;
+    const int target = n - k; /* its index in ascending order */
+    while (lo < hi) {
+        const float pivot = a[lo + (hi - lo) / 2];
+        int lt = lo, i = lo, gt = hi;
+        while (i <= gt) {
+            const float x = a[i];
+            if (x < pivot) {
+                a[i++] = a[lt];
+                a[lt++] = x;
+            } else if (x > pivot) {
+                a[i] = a[gt];
+                a[gt--] = x;
+            } else {
+                i++;
+            }
+        }
+        if (target < lt) hi = lt - 1;      /* a[lo:lt] < pivot */
+        else if (target > gt) lo = gt + 1; /* a[gt+1:hi+1] > pivot */
+        else return pivot;
+    }
+    return a[target];
+}
+
+/* Up to this k, one pass keeping the k largest so far in a small sorted array beats quickselect:
+ * after the first few values almost every one is below the k-th largest so far, a branch the CPU
+ * predicts, where quickselect's partition branches are coin flips (measured: k = 3 cost a `small`
+ * stream ~15% with quickselect). A value that does enter costs at most k moves. */
+enum { SMALL_TOP_K = 32 };
+
+static float kth_largest_pass(const float *a, int n, int k) {
+    float top[SMALL_TOP_K]; /* the k largest so far, largest first */
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        const float x = a[i];
+        if (m == k && !(x > top[k - 1])) continue; /* an equal value would leave the k-th as it is */
+        int j = m < k ? m++ : k - 1;
+        for (; j > 0 && top[j - 1] < x; j--) top[j] = top[j - 1];
+        top[j] = x;
+    }
+    return top[k - 1];
+}
+
+int wn_draw(const float *logits, int classes, double temperature, int64_t top_k, double uniform, double *scratch) {
     if (!(temperature > WN_GREEDY_TEMPERATURE)) { /* the limit T -> 0: np.argmax, first of equal maxima */
         int best = 0;
         for (int i = 1; i < classes; i++)
             if (logits[i] > logits[best]) best = i;
         return best;
+    }
+    /* Top-k: the k-th largest float32 logit (for a large k, found in a copy in the scratch's first
+     * half: Q floats fit in Q doubles, and it is overwritten below); a class below it weighs 0, as
+     * NumPy's `logits >= kth` mask makes it. */
+    const int truncate = top_k > 0 && top_k < classes;
+    float kth = 0.0f;
+    if (truncate && top_k <= SMALL_TOP_K) {
+        kth = kth_largest_pass(logits, classes, (int)top_k);
+    } else if (truncate) {
+        memcpy(scratch, logits, classes * sizeof(float));
+        kth = kth_largest_select((float *)scratch, classes, (int)top_k);
     }
     double top = -INFINITY;
     for (int i = 0; i < classes; i++) {
@@ -250,6 +310,9 @@ int wn_draw(const float *logits, int classes, double temperature, double uniform
         *(v4du *)(scratch + i) = exp4d(z - top);
     }
     for (; i < classes; i++) scratch[i] = exp(scratch[i] - top);
+    if (truncate)
+        for (i = 0; i < classes; i++)
+            if (!(logits[i] >= kth)) scratch[i] = 0.0;
     double total = 0.0; /* np.cumsum adds left to right */
     for (i = 0; i < classes; i++) {
         total += scratch[i];
@@ -259,6 +322,16 @@ int wn_draw(const float *logits, int classes, double temperature, double uniform
     int count = 0; /* the number of cumulative sums <= threshold (they never decrease) */
     while (count < classes && scratch[count] <= threshold) count++;
     return count < classes - 1 ? count : classes - 1;
+}
+
+/* The sampling rule for tests (ctypes): wn_draw with its own scratch; -1 when out of memory. */
+__attribute__((visibility("default"))) int wavenet_steps_draw(const float *logits, int classes, double temperature,
+                                                              int64_t top_k, double uniform) {
+    double *scratch = malloc(classes * sizeof(double));
+    if (!scratch) return -1;
+    const int drawn = wn_draw(logits, classes, temperature, top_k, uniform, scratch);
+    free(scratch);
+    return drawn;
 }
 
 /* ---- the step --------------------------------------------------------------------------- */
@@ -298,7 +371,7 @@ static int scratch_alloc(WnScratch *s, const WnWeights *w, int count) {
 /* The next input class of stream b at sample k: forced, or drawn from its current logits. */
 static int64_t next_class(const WnWeights *w, const WnCall *c, int64_t b, int k, double *cdf) {
     if (c->forced && c->forced[b * c->samples + k] >= 0) return c->forced[b * c->samples + k];
-    return wn_draw(c->logits + b * w->classes, w->classes, c->temperature[b],
+    return wn_draw(c->logits + b * w->classes, w->classes, c->temperature[b], c->top_k ? c->top_k[b] : 0,
                    c->uniforms[b * c->samples + k], cdf);
 }
 

@@ -10,8 +10,9 @@
  *            h_{l+1} = h_l + z_l @ residual[l]          (residual biases are folded, as in the graph)
  *   logits   = relu(relu(skip_bias + concat(z) @ skip) @ head + head_bias) @ out + out_bias
  *
- * and the next class is drawn from the logits with serving/sampling.py's float64 inverse-CDF
- * arithmetic, in the same order, so the same uniforms give the same classes.
+ * and the next class is drawn from the logits with wavenet_tf/core/sampling.py's float64 inverse-CDF
+ * arithmetic, in the same order, so the same uniforms give the same classes (top-k included:
+ * the classes below a stream's k-th largest logit weigh 0, as in `sample_rows`).
  */
 #ifndef WAVENET_KERNEL_H
 #define WAVENET_KERNEL_H
@@ -49,6 +50,7 @@ typedef struct {
     float *logits;                         /* (B, Q) distribution of sample t, updated in place */
     const double *uniforms;                /* (B, K) */
     const double *temperature;             /* (B,) <= 1e-3 draws the most likely class */
+    const int64_t *top_k;                  /* (B,) 0 or >= Q: every class; else the k most likely; or NULL */
     const int64_t *forced;                 /* (B, K) classes to feed (-1: draw), or NULL */
     const int64_t *global_ids;             /* (B,) or NULL */
     const float *conditioning;             /* (B, K, L, 2G) or NULL */
@@ -63,7 +65,9 @@ typedef struct {
  * them). Returns 0, or -1 when scratch memory could not be allocated (the state is then partial). */
 int wn_run(const WnWeights *w, const WnCall *call);
 
-/* The sampling rule on its own (tests compare it with NumPy's). */
-int wn_draw(const float *logits, int classes, double temperature, double uniform, double *scratch);
+/* The sampling rule on its own: one class from `classes` logits, `scratch` holding `classes` doubles.
+ * top_k 0 (or >= classes) draws from every class; otherwise only from those whose logit is at
+ * least the k-th largest (ties at the edge all kept). */
+int wn_draw(const float *logits, int classes, double temperature, int64_t top_k, double uniform, double *scratch);
 
 #endif

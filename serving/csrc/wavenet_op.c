@@ -6,6 +6,9 @@
  * conditioning comes back as an error naming the input (an exception in Python), never a
  * crash. The state outputs (ring, taps, logits) may be the input arrays themselves (Python
  * binds them so): then nothing is copied and the state is updated in place.
+ *
+ * top_k came after the first bundles: it is the last input and optional, so a node exported
+ * before it (24 inputs) still loads and runs, drawing from every class.
  */
 #include <math.h>
 #include <pthread.h>
@@ -24,6 +27,7 @@ enum {
     IN_GLOBAL_ID, IN_CONDITIONING,
     IN_TABLES, IN_PAST, IN_CURRENT, IN_GATE_BIAS, IN_GLOBAL, IN_RESIDUAL, IN_SKIP, IN_SKIP_BIAS,
     IN_HEAD, IN_HEAD_BIAS, IN_OUT, IN_OUT_BIAS, IN_DELAYS,
+    IN_TOP_K, /* optional: the inputs before it are every node's, old or new */
     NUM_INPUTS
 };
 enum { OUT_CLASSES, OUT_LOGITS, OUT_RING, OUT_TAPS, OUT_ALL_LOGITS, NUM_OUTPUTS };
@@ -31,11 +35,12 @@ enum { OUT_CLASSES, OUT_LOGITS, OUT_RING, OUT_TAPS, OUT_ALL_LOGITS, NUM_OUTPUTS 
 static const char *const INPUT_NAMES[NUM_INPUTS] = {
     "ring", "time", "taps", "logits", "uniforms", "temperature", "forced", "active", "threads",
     "global_id", "conditioning", "w_tables", "w_past", "w_current", "w_gate_bias", "w_global",
-    "w_residual", "w_skip", "w_skip_bias", "w_head", "w_head_bias", "w_out", "w_out_bias", "w_delays"};
+    "w_residual", "w_skip", "w_skip_bias", "w_head", "w_head_bias", "w_out", "w_out_bias", "w_delays", "top_k"};
 
 static int input_type(size_t index) {
     switch (index) {
     case IN_TIME: case IN_TAPS: case IN_FORCED: case IN_ACTIVE: case IN_THREADS: case IN_GLOBAL_ID: case IN_DELAYS:
+    case IN_TOP_K:
         return WN_ORT_INT64;
     case IN_UNIFORMS: case IN_TEMPERATURE:
         return WN_ORT_DOUBLE;
@@ -201,6 +206,8 @@ static OrtStatus *read_call(const WnWeights *w, Tensor *in, WnCall *c, char *see
     EXPECT(in[IN_LOGITS], "logits", b, w->classes);
     EXPECT(in[IN_UNIFORMS], "uniforms", b, -1);
     EXPECT(in[IN_TEMPERATURE], "temperature", b);
+    const int top_k = in[IN_TOP_K].data != NULL; /* a node exported before top_k has none */
+    if (top_k) EXPECT(in[IN_TOP_K], "top_k", b);
     EXPECT(in[IN_ACTIVE], "active", -1);
     if (in[IN_FORCED].rank != 2 || in[IN_FORCED].dims[0] != b || (in[IN_FORCED].dims[1] != 0 && in[IN_FORCED].dims[1] != samples))
         return error("forced must be (B, 0) or (B, K) like uniforms");
@@ -224,6 +231,12 @@ static OrtStatus *read_call(const WnWeights *w, Tensor *in, WnCall *c, char *see
     for (int64_t i = 0; i < in[IN_ACTIVE].count; i++) {
         const int64_t s = active[i];
         if (isnan(temperature[s])) return error("temperature of stream %lld is NaN", (long long)s);
+        if (top_k) {
+            const int64_t k = ((const int64_t *)in[IN_TOP_K].data)[s];
+            if (k < 0 || k > w->classes)
+                return error("top_k %lld of stream %lld is not in [0, %d] (0: every class)", (long long)k,
+                             (long long)s, w->classes);
+        }
         if (w->global_classes) {
             const int64_t id = ((const int64_t *)in[IN_GLOBAL_ID].data)[s];
             if (id < 0 || id >= w->global_classes)
@@ -246,7 +259,7 @@ static OrtStatus *read_call(const WnWeights *w, Tensor *in, WnCall *c, char *see
     }
     *c = (WnCall){
         .batch = (int)b, .samples = (int)samples, .time = time, .ring_size = (int)n,
-        .uniforms = uniforms, .temperature = temperature,
+        .uniforms = uniforms, .temperature = temperature, .top_k = top_k ? in[IN_TOP_K].data : NULL,
         .forced = in[IN_FORCED].dims[1] ? in[IN_FORCED].data : NULL,
         .global_ids = w->global_classes ? in[IN_GLOBAL_ID].data : NULL,
         .conditioning = local ? in[IN_CONDITIONING].data : NULL,
@@ -263,11 +276,19 @@ static OrtStatus *compute(void *kernel, OrtKernelContext *context) {
     (void)kernel;
     size_t count;
     TRY(WN_ORT(g_api, WnKernelContextGetCount, WN_ORT_KernelContext_GetInputCount)(context, &count));
-    if (count != NUM_INPUTS) return error("the node has %zu inputs, expected %d (re-export the bundle)", count, NUM_INPUTS);
+    if (count != NUM_INPUTS && count != IN_TOP_K)
+        return error("the node has %zu inputs, expected %d or %d (re-export the bundle)", count, IN_TOP_K, NUM_INPUTS);
+    const size_t inputs = count;
     TRY(WN_ORT(g_api, WnKernelContextGetCount, WN_ORT_KernelContext_GetOutputCount)(context, &count));
     if (count != NUM_OUTPUTS) return error("the node has %zu outputs, expected %d (re-export the bundle)", count, NUM_OUTPUTS);
     Tensor in[NUM_INPUTS], out[NUM_OUTPUTS];
-    for (size_t i = 0; i < NUM_INPUTS; i++) TRY(get_input(context, i, &in[i]));
+    in[IN_TOP_K] = (Tensor){0}; /* absent unless the node has it */
+    for (size_t i = 0; i < inputs; i++) {
+        const OrtValue *value;
+        TRY(WN_ORT(g_api, WnKernelContextGetInput, WN_ORT_KernelContext_GetInput)(context, i, &value));
+        if (i == IN_TOP_K && !value) continue; /* listed as "" in the node: absent too */
+        TRY(get_input(context, i, &in[i]));
+    }
     WnWeights w;
     WnCall c;
     TRY(read_weights(in, &w));
@@ -304,6 +325,10 @@ static int op_input_type(const OrtCustomOp *op, size_t i) { (void)op; return inp
 static size_t op_input_count(const OrtCustomOp *op) { (void)op; return NUM_INPUTS; }
 static int op_output_type(const OrtCustomOp *op, size_t i) { (void)op; return output_type(i); }
 static size_t op_output_count(const OrtCustomOp *op) { (void)op; return NUM_OUTPUTS; }
+static int op_input_characteristic(const OrtCustomOp *op, size_t i) {
+    (void)op;
+    return i == IN_TOP_K ? WN_ORT_OPTIONAL : WN_ORT_REQUIRED;
+}
 static int op_required(const OrtCustomOp *op, size_t i) { (void)op, (void)i; return WN_ORT_REQUIRED; }
 static int op_memory(const OrtCustomOp *op, size_t i) { (void)op, (void)i; return WN_ORT_MEM_DEFAULT; }
 static int op_zero(const OrtCustomOp *op) { (void)op; return 0; }
@@ -317,7 +342,7 @@ static const OrtCustomOp OP = {
     .GetOutputType = op_output_type,
     .GetOutputTypeCount = op_output_count,
     .KernelDestroy = destroy_kernel,
-    .GetInputCharacteristic = op_required,
+    .GetInputCharacteristic = op_input_characteristic,
     .GetOutputCharacteristic = op_required,
     .GetInputMemoryType = op_memory,
     .GetVariadicInputMinArity = op_zero,

@@ -1,7 +1,8 @@
 // Opens the server's page in headless Chromium, presses Play, and checks that audio bytes
 // streamed in and the waveform was drawn. Usage: node play.mjs http://127.0.0.1:PORT/ SECONDS
-// [SCREENSHOT]; PRIME in the environment picks the prime menu's option with that value, and
-// CLIP (a file) uploads that clip instead (the status line is the result when nothing plays).
+// [SCREENSHOT]; PRIME in the environment picks the prime menu's option with that value, CLIP
+// (a file) uploads that clip instead (the status line is the result when nothing plays), and
+// TOP_K types into the top-k control. The JSON body the page sent is reported too.
 import { chromium } from "playwright-core";
 
 const [url, seconds] = [process.argv[2], process.argv[3] || "1"];
@@ -12,8 +13,17 @@ const browser = await chromium.launch({
 });
 try {
   const page = await browser.newPage();
+  let sent = null;
+  page.on("request", (request) => { if (request.url().endsWith("/v1/generate")) sent = JSON.parse(request.postData()); });
   await page.goto(url);
   await page.waitForFunction(() => !document.getElementById("model").textContent.startsWith("loading"));
+  // The sampling controls take their defaults and bounds from /openapi.json once it has loaded.
+  await page.waitForFunction(() => document.getElementById("top_k").max !== "");
+  const controls = await page.evaluate(() => Object.fromEntries(["temperature", "top_k"].map((id) => {
+    const input = document.getElementById(id);
+    return [id, { value: input.value, max: input.max, label: input.parentElement.textContent.trim() }];
+  })));
+  if (process.env.TOP_K !== undefined) await page.fill("#top_k", process.env.TOP_K);
   await page.fill("#seconds", seconds);
   if (process.env.PRIME !== undefined) await page.selectOption("#prime", process.env.PRIME);
   if (process.env.CLIP !== undefined) {
@@ -46,7 +56,7 @@ try {
              status: document.getElementById("status").textContent };
   });
   if (process.argv[4]) await page.screenshot({ path: process.argv[4] });  // optional: look at it
-  console.log(JSON.stringify(result));
+  console.log(JSON.stringify({ ...result, controls, sent }));
 } finally {
   await browser.close();
 }

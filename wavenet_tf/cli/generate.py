@@ -8,6 +8,7 @@ import os
 import sys
 
 from wavenet_tf.cli.common import Formatter, fail
+from wavenet_tf.core.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_K
 
 
 def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -21,6 +22,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         epilog="examples:\n  wavenet generate bundles/first --seconds 5 --out five.wav\n"
                "  wavenet generate bundles/first --seconds 30 --out - | aplay -f S16_LE -r 16000\n"
                "  wavenet generate bundles/gc --speaker harp --streams 4 --temperature 0.9 --seconds 3 --out four.wav\n"
+               "  wavenet generate bundles/first --top-k 3 --seconds 3 --out narrow.wav\n"
                "  wavenet generate bundles/first --prime start.flac --prime-start 1.2 --prime-seconds 0.5 "
                "--seconds 3 --out more.wav\n"
                "  wavenet generate bundles/first --prime silence --seconds 3 --out quiet.wav\n"
@@ -29,7 +31,11 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     generate.add_argument("bundle", metavar="BUNDLE", help="bundle folder from `wavenet export`")
     generate.add_argument("--seconds", type=float, required=True, help="seconds of audio per stream")
     generate.add_argument("--out", required=True, help="WAV file, or - for raw s16le PCM on stdout")
-    generate.add_argument("--temperature", type=float, default=1.0, help="softmax temperature; 0 = most likely class")
+    generate.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
+                          help="softmax temperature; 0 = most likely class")
+    generate.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, metavar="K",
+                          help="draw only from the K most likely of the model's classes (ties at the K-th all kept): "
+                               "a draw from the unlikely tail is an error the model then builds on; 0 = every class")
     generate.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
     generate.add_argument("--prime", default=None, metavar="SOURCE",
                           help="what generation continues from: an audio FILE (its most active receptive field, "
@@ -90,11 +96,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _check_flags(args: argparse.Namespace) -> None:
     """Every number and the output path first: nothing is loaded or allocated for a bad value."""
-    from serving.limits import check_count, check_output_file, check_positive, check_streams, check_temperature
+    from serving.limits import (check_count, check_output_file, check_positive, check_streams, check_temperature,
+                                check_top_k)
 
     check_positive(args.seconds, "--seconds")
     check_streams(args.streams)
     check_temperature(args.temperature)
+    check_top_k(args.top_k)
     check_count(args.chunk_size, "--chunk-size")
     check_count(args.threads, "--threads")
     if args.prime_seconds is not None:
@@ -108,7 +116,8 @@ def _check_flags(args: argparse.Namespace) -> None:
 def _primed_sampler(args: argparse.Namespace, bundle):
     """The bundle's sampler with the speaker, mel frames and prime the flags ask for (a bad one is a ValueError)."""
     from serving.generate import mel_from_file, resolve_prime, resolve_speaker
-    from serving.native import engine_line
+    from serving.limits import check_top_k
+    from serving.native import NativeUnavailable, engine_line
     from serving.streaming_sampler import StreamingSampler
 
     try:
@@ -123,9 +132,13 @@ def _primed_sampler(args: argparse.Namespace, bundle):
         mel = mel_from_file(bundle, args.mel_from)
     elif args.mel_from:
         raise ValueError(f"--mel-from: {args.bundle} is not locally conditioned.")
-    sampler = StreamingSampler(bundle, streams=args.streams, temperature=args.temperature, seed=args.seed,
-                               threads=args.threads, global_ids=None if speaker is None else [speaker] * args.streams,
-                               mel=mel, engine=args.engine)
+    check_top_k(args.top_k, bundle.card.quantization_channels)  # its upper bound is the bundle's
+    try:
+        sampler = StreamingSampler(bundle, streams=args.streams, temperature=args.temperature, seed=args.seed,
+                                   threads=args.threads, global_ids=None if speaker is None else [speaker] * args.streams,
+                                   mel=mel, engine=args.engine, top_k=args.top_k)
+    except NativeUnavailable as error:  # --engine native with a bundle it cannot run (as asked)
+        raise ValueError(f"--engine native: {error}") from None
     if not args.quiet:
         print(engine_line(sampler), file=sys.stderr)
     prime, note = resolve_prime(bundle, args.prime, args.streams, args.seed, sampler.global_ids,

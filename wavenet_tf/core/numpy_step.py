@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from wavenet_tf.core.mu_law import mu_law_decode, silence_class
+from wavenet_tf.core.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_K
 from wavenet_tf.core.step_arrays import StepArrays, step_graph_arrays
 from wavenet_tf.core.step_generator import StepGenerator
 
@@ -78,8 +79,8 @@ class NumpyStep:
 
 
 def generate_audio(
-    arrays: StepArrays, num_samples: int, seed: int = 0, temperature: float = 1.0,
-    receptive_field: int | None = None, global_id: int | None = None,
+    arrays: StepArrays, num_samples: int, seed: int = 0, temperature: float = DEFAULT_TEMPERATURE,
+    receptive_field: int | None = None, global_id: int | None = None, top_k: int = DEFAULT_TOP_K,
 ) -> np.ndarray:
     """One stream of float32 audio, primed (like `naive_generate`) with a receptive field of silence."""
     step = NumpyStep(arrays)
@@ -87,4 +88,4 @@ def generate_audio(
     prime = np.full((1, receptive_field or 1), silence_class(q), np.int64)
     generator = StepGenerator(step, 1, None if global_id is None else np.array([global_id]))
     uniforms = np.random.default_rng(seed).random((1, num_samples))
-    return mu_law_decode(generator.generate(num_samples, uniforms, temperature, prime)[0], q)
+    return mu_law_decode(generator.generate(num_samples, uniforms, temperature, prime, top_k=top_k)[0], q)

@@ -21,10 +21,11 @@ import numpy as np
 # therefore sees 0 for such temperatures, and 0 means argmax everywhere.
 GREEDY_TEMPERATURE = 1e-3
 
-# What every generator draws with unless told otherwise (the CLI, the server and its page,
-# StreamingSampler): chosen with `wavenet bench-sound` (docs/quality.md, "Sound").
-DEFAULT_TEMPERATURE = 1.0
-DEFAULT_TOP_K = 0
+# The draw every generator uses unless told otherwise: the `wavenet generate` flags, the
+# server's request fields and its page, `StreamingSampler`, `StepModel.open_streams` and the
+# naive reference all read these two, so changing them here changes every default at once.
+DEFAULT_TEMPERATURE = 1.0  # the model's own distribution
+DEFAULT_TOP_K = 0  # 0: draw from every class (no truncation)
 
 
 def effective_temperature(temperature: float) -> float:
@@ -38,12 +39,12 @@ def effective_temperature(temperature: float) -> float:
     return 0.0 if temperature <= GREEDY_TEMPERATURE else temperature
 
 
-def check_top_k(top_k: int, quantization_channels: int | None = None) -> int:
-    """``top_k`` as an int: 0 (no truncation) or at least 1 — a bad value is a ValueError naming it."""
+def check_top_k(top_k: int, quantization_channels: int | None = None, name: str = "top_k") -> int:
+    """``top_k`` as an int: 0 (no truncation) or at least 1 — a bad value is a ValueError naming it (``name``)."""
     if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 0:
-        raise ValueError(f"top_k must be a whole number >= 0 (0: draw from every class), got {top_k!r}.")
+        raise ValueError(f"{name} must be a whole number >= 0 (0: draw from every class), got {top_k!r}.")
     if quantization_channels is not None and top_k > quantization_channels:
-        raise ValueError(f"top_k must be at most the {quantization_channels} classes (0: all of them), got {top_k}.")
+        raise ValueError(f"{name} must be at most the {quantization_channels} classes (0: all of them), got {top_k}.")
     return int(top_k)
 
 
@@ -119,7 +120,8 @@ def sample_rows(logits: np.ndarray, temperatures: np.ndarray, uniforms: np.ndarr
 
 
 def naive_generation(logits: Callable[[np.ndarray, int], np.ndarray], prime_classes: np.ndarray, num_samples: int,
-                     uniforms: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+                     uniforms: np.ndarray, temperature: float = DEFAULT_TEMPERATURE,
+                     top_k: int = DEFAULT_TOP_K) -> np.ndarray:
     """Naive generation: one full forward pass per sample, the definition fast generators must match.
 
     Args:
@@ -130,7 +132,7 @@ def naive_generation(logits: Callable[[np.ndarray, int], np.ndarray], prime_clas
         num_samples: classes to generate per stream.
         uniforms: ``(num_samples, B)``, one row per sample; column k is stream k's own draws
             (a streaming sampler's stream k draws from `stream_generator`).
-        temperature: see `sample_classes`.
+        temperature, top_k: see `sample_classes`.
 
     Returns:
         ``(B, num_samples)`` int32 classes, after the prime.
@@ -138,7 +140,7 @@ def naive_generation(logits: Callable[[np.ndarray, int], np.ndarray], prime_clas
     batch, start = prime_classes.shape
     history = np.concatenate([np.asarray(prime_classes, np.int32), np.zeros((batch, num_samples), np.int32)], axis=1)
     for i in range(num_samples):
-        history[:, start + i] = sample_classes(logits(history, start + i), temperature, uniforms[i])
+        history[:, start + i] = sample_classes(logits(history, start + i), temperature, uniforms[i], top_k)
     return history[:, start:]
 
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from wavenet_tf.core.mu_law import silence_class
 from wavenet_tf.core.ring_buffer import RingBuffer, shift_taps
-from wavenet_tf.core.sampling import sample_classes
+from wavenet_tf.core.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_K, sample_classes
 
 
 class StepGenerator:
@@ -64,9 +64,12 @@ class StepGenerator:
         out = [self.advance(classes[:, t], None if local is None else local[:, t]) for t in range(classes.shape[1])]
         return np.stack(out, axis=1)
 
-    def generate(self, num_samples: int, uniforms: np.ndarray, temperature: float = 1.0,
-                 prime_classes: np.ndarray | None = None, local: np.ndarray | None = None) -> np.ndarray:
+    def generate(self, num_samples: int, uniforms: np.ndarray, temperature: float = DEFAULT_TEMPERATURE,
+                 prime_classes: np.ndarray | None = None, local: np.ndarray | None = None,
+                 top_k: int = DEFAULT_TOP_K) -> np.ndarray:
         """Sample ``(B, num_samples)`` classes after an optional prime, one uniform per sample.
+
+        ``temperature`` and ``top_k`` (0: every class) as in `wavenet_tf.core.sampling.sample_classes`.
 
         The prime is fed step by step (teacher forcing); ``local`` covers prime and output,
         ``(B, P + num_samples, L, 2G)``.
@@ -82,7 +85,7 @@ class StepGenerator:
         out = np.empty((self.batch, num_samples), np.int32)
         for i in range(num_samples):
             logits = self.advance(current, term(position))
-            current = sample_classes(logits, temperature, uniforms[:, i])
+            current = sample_classes(logits, temperature, uniforms[:, i], top_k)
             out[:, i] = current
             position += 1
         return out
