@@ -273,16 +273,21 @@ def measure_model(name: str, run: Path, bundle: Path, held_out: list[tuple[str, 
 
 
 def _spectrogram_pair(held_out, primes, bundle, draw: Draw, seconds: float) -> dict[str, Any]:
-    """What the figure shows for a model: the held-out audio after the first prime, and seed 0's continuation."""
+    """What the figure shows for a model: held-out audio after the first prime point, and seed 0's
+    audio from the default start (as `wavenet generate` starts) and from that prime."""
     from serving.bundle import load_bundle
+    from serving.generate import resolve_prime
     from serving.streaming_sampler import StreamingSampler
 
     b = load_bundle(bundle)
-    sampler = StreamingSampler(b, seed=0, **draw.sampler_kwargs())
-    sampler.prime(primes[0].audio[None])
-    generated = sampler.generate(int(round(seconds * b.card.sample_rate)))[0]
-    return {"rate": b.card.sample_rate, "data": primes[0].continuation, "generated": generated,
-            "label": f"{primes[0].name}, {draw.label}"}
+    total = int(round(seconds * b.card.sample_rate))
+    generated = {}
+    for start in ("default", "primed"):
+        sampler = StreamingSampler(b, seed=0, **draw.sampler_kwargs())
+        sampler.prime(resolve_prime(b, None, 1, 0)[0] if start == "default" else primes[0].audio[None])
+        generated[start] = sampler.generate(total)[0]
+    return {"rate": b.card.sample_rate, "data": primes[0].continuation, **generated,
+            "label": draw.label, "prime": primes[0].name}
 
 
 def run_melodies(out: Path, levers: dict[str, dict[str, Any]], draws: Sequence[Draw], seeds: int, seconds: float,
@@ -424,7 +429,8 @@ def print_report(report: dict[str, Any], log: Callable[[str], None] = print) -> 
 
 
 def plot_spectrograms(report: dict[str, Any], path: Path) -> Path | None:
-    """Held-out audio and generated audio side by side, one row per model (None without matplotlib)."""
+    """Held-out audio beside generated audio (default start, primed start), one row per model
+    (None without matplotlib)."""
     try:
         import matplotlib
 
@@ -437,11 +443,13 @@ def plot_spectrograms(report: dict[str, Any], path: Path) -> Path | None:
         pairs.append(("instruments", report["instruments"]["spectrogram_audio"]))
     if not pairs:
         return None
-    fig, axes = plt.subplots(len(pairs), 2, figsize=(11, 2.6 * len(pairs)), squeeze=False)
-    for (name, pair), (left, right) in zip(pairs, axes):
+    fig, axes = plt.subplots(len(pairs), 3, figsize=(15, 2.6 * len(pairs)), squeeze=False)
+    for (name, pair), row in zip(pairs, axes):
         rate = pair["rate"]
-        for ax, audio, title in ((left, pair["data"], f"{name}: held-out, after the prime point"),
-                                 (right, pair["generated"], f"{name}: generated from the same prime ({pair['label']})")):
+        panels = ((pair["data"], f"{name}: held-out {pair['prime']}, after the prime point"),
+                  (pair["default"], f"generated, default start ({pair['label']}, seed 0)"),
+                  (pair["primed"], f"generated, primed with {pair['prime']} ({pair['label']}, seed 0)"))
+        for ax, (audio, title) in zip(row, panels):
             audio = np.asarray(audio, np.float64)
             if audio.size < 512 or not np.any(audio):
                 ax.text(0.5, 0.5, "silent", ha="center", va="center", transform=ax.transAxes)
@@ -453,7 +461,7 @@ def plot_spectrograms(report: dict[str, Any], path: Path) -> Path | None:
             ax.set_ylabel("Hz", fontsize=7)
             ax.tick_params(labelsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    fig.savefig(path, dpi=70)
     plt.close(fig)
     return path
 

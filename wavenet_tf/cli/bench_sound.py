@@ -25,7 +25,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
                     "instruments and vocoder need `make quality-deps`. Writes OUT/report.json, OUT/sound.md and "
                     "OUT/spectrograms.png; runs already spent are measured again, not retrained.",
         epilog="examples:\n  wavenet bench-sound --suites melodies                       # a few minutes\n"
-               "  wavenet bench-sound --suites melodies --lever clean:input_noise=0 --lever k0:top_k=0\n"
+               "  wavenet bench-sound --suites melodies --lever clean:input_noise=0 --lever seed1:seed=1\n"
                "  wavenet bench-sound --suites melodies --draws 1.0,1.0/3,0.8/8 --seeds 6\n"
                "  wavenet bench-sound                                          # every suite, 30 CPU-minutes each",
     )
