@@ -77,7 +77,8 @@ demo: $(STAMP)
 	$(VENV)/bin/wavenet demo --out demo_out
 
 # The compendium: regenerate every notebooks/NN_*.ipynb from its jupytext source and execute it
-# at full size (about 6 minutes on 2 cores). `make test` executes them small.
+# at full size (20–25 minutes on 2 shared cores: notebook 07 trains two models for 3 CPU-minutes
+# each). `make test` executes them small.
 notebooks: $(STAMP)
 	$(PY) notebooks/build.py
 

@@ -48,6 +48,34 @@ print("np.convolve   :", np.round(np.convolve(x, kernel)[:16], 2))
 # The impulse at position 5 shows up in outputs 5, 6 and 7 — each output looks at itself
 # and the two samples before it. That is already *causal*: output `t` uses inputs `≤ t`.
 #
+# ## Feature maps: a filter slid over a whole signal
+#
+# Slide one filter along a whole signal and you get one output per position: its
+# **feature map** (or activation map) — a trace of where the pattern the filter responds
+# to occurs. A convolution *layer* has many filters, one per output channel, so it makes
+# one feature map per channel, and the next layer reads those maps as its input. Two
+# hand-made filters over a plucked melody: a difference `[1, −1]` responds to sudden
+# change (the pluck of each note, and the high harmonics), a 40-tap average (5 ms at 8 kHz)
+# to what changes slowly (the low notes' waveform). A trained network learns its filters
+# instead; notebook 3 looks at the feature maps of a trained WaveNet.
+
+# %%
+from wavenet_tf.builtin_data import plucked_melody
+
+melody = plucked_melody(seconds=0.6, sample_rate=8000, seed=2, instrument="bass")
+filters = {"difference [1, −1]": np.array([1.0, -1.0]), "40-tap average": np.full(40, 1 / 40)}
+fig, axes = plt.subplots(3, 1, figsize=(10, 5), sharex=True)
+seconds = np.arange(len(melody)) / 8000
+axes[0].plot(seconds, melody, lw=0.5)
+axes[0].set(ylabel="input", title="A melody and two feature maps (np.convolve, causal: output t uses inputs ≤ t)")
+for ax, (name, taps) in zip(axes[1:], filters.items()):
+    ax.plot(seconds, np.convolve(melody, taps)[: len(melody)], lw=0.5, color="C1")
+    ax.set(ylabel=name)
+axes[-1].set(xlabel="seconds")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
 # ## Causal padding: the future cannot leak
 #
 # A network that predicts sample `t + 1` must not see it. Keras' `padding="same"` centres

@@ -12,8 +12,8 @@ from notebooks.build import build, sources
 SOURCES = sources([])
 
 
-def test_there_are_seven_notebooks():
-    assert [p.name[:2] for p in SOURCES] == ["01", "02", "03", "04", "05", "06", "07"]
+def test_there_are_nine_notebooks():
+    assert [p.name[:2] for p in SOURCES] == ["00", "01", "02", "03", "04", "05", "06", "07", "08"]
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
@@ -56,5 +56,5 @@ def test_committed_notebook_is_the_executed_source(source):
     assert strip(committed) == strip(expected), f"{executed.name} is stale: run `make notebooks`"
     code = [cell for cell in committed.cells if cell.cell_type == "code"]
     assert all(cell.execution_count for cell in code), f"{executed.name} was not executed: run `make notebooks`"
-    if source.name[:2] != "07":  # every notebook but the glossary plots what it measures
+    if source.name[:2] != "08":  # every notebook but the glossary plots what it measures
         assert any("image/png" in o.get("data", {}) for cell in code for o in cell.outputs)
