@@ -30,8 +30,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from wavenet_tf.quality import (FRAME_SECONDS, compare_to_source, listener_measures, pitch_track,
-                                voiced_run_seconds)
+from wavenet_tf.quality import listener_measures, pitch_track, voiced_run_seconds
 
 SUITES = ("melodies", "instruments", "vocoder")
 # The measures a row reports, in the tables' order.
