@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test test-slow test-reliability test-deploy demo clean notebooks bench bench-data bench-train bench-learn browser-deps test-browser quality-deps bench-quality bench-recipe
+.PHONY: install test test-slow test-reliability test-deploy demo clean notebooks bench bench-data bench-train bench-learn browser-deps test-browser quality-deps bench-quality bench-recipe bench-sound
 
 # The stamp is newer than every requirements file once the install has succeeded. The install
 # also compiles the native step engine (setup.py, serving/csrc) with the system's gcc.
@@ -65,6 +65,16 @@ bench-quality: $(STAMP) quality-deps
 RECIPE_CPU_MINUTES ?= 5
 bench-recipe: $(STAMP) quality-deps
 	$(VENV)/bin/wavenet bench-recipe --out bench_out/recipe --cpu-minutes $(RECIPE_CPU_MINUTES)
+
+# The sound (issue #21): the built-in melodies trained as `make demo` trains them, bench-quality's
+# instruments and the mel-conditioned vocoder on voices, each generated for several seeds and draws and
+# measured beside its held-out audio (level, periodicity, voicing, F0 error, flatness). About 75 minutes;
+# SOUND_SUITES=melodies make bench-sound takes a few (judge a lever: wavenet bench-sound --suites melodies --lever ...).
+SOUND_SUITES ?= melodies,instruments,vocoder
+SOUND_CPU_MINUTES ?= 30
+bench-sound: $(STAMP) quality-deps
+	$(VENV)/bin/wavenet bench-sound --out bench_out/sound --suites $(SOUND_SUITES) \
+		--instrument-cpu-minutes $(SOUND_CPU_MINUTES) --vocoder-cpu-minutes $(SOUND_CPU_MINUTES)
 
 test-browser: $(STAMP) browser-deps
 	$(PY) -m pytest -m browser -p no:cacheprovider

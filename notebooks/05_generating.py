@@ -17,7 +17,8 @@
 # next sample, draw a class from it, append it to the input, repeat — 8,000 times for one
 # second at 8 kHz. This notebook compares the textbook way (re-run the whole network for
 # every sample) with the library's ring-buffer sampler, then plays with the knobs:
-# temperature, priming and conditioning. Listen to the results, and look at them.
+# priming, the draw (temperature and top-k) and conditioning — and measures why a model
+# that predicts well can still generate noise. Listen to the results, and look at them.
 
 # %%
 import os
@@ -36,24 +37,30 @@ from wavenet_tf.train import train
 
 QUICK = os.environ.get("WAVENET_NOTEBOOK_QUICK") == "1"
 WORK = Path(os.environ.get("WAVENET_NOTEBOOK_WORK", "_work")) / "05_generating"
-EPOCHS, STEPS = (2, 10) if QUICK else (8, 100)
-SECONDS = 0.25 if QUICK else 1.5
+TRAIN_STEPS = 20 if QUICK else 1500
+SECONDS = 0.25 if QUICK else 2.0
 
 # %% [markdown]
 # ## A model to generate from
 #
-# `tiny` trained on the built-in melodies, this time with **global conditioning** on the
-# instrument (the sub-folder names `bass` and `harp` become ids 0 and 1), then exported to
-# a bundle — the ONNX graphs the streaming sampler runs on (notebook 6 looks inside).
+# `tiny` trained on the built-in melodies with `wavenet demo`'s recipe (`demo_configs`: its
+# preset, batch, learning rate, 1,500 steps and **jittered inputs**, explained under *The
+# draw* below), this time with **global conditioning**
+# on the instrument (the sub-folder names `bass` and `harp` become ids 0 and 1), then
+# exported to a bundle — the ONNX graphs the streaming sampler runs on (notebook 6 looks
+# inside).
 
 # %%
 from export.bundle import export_run
+from wavenet_tf.demo import demo_configs
 
 folder, run, bundle_dir = WORK / "melodies", WORK / "run", WORK / "bundle"
 write_builtin_dataset(folder, num_files=8 if QUICK else 16, seconds=4.0, sample_rate=8000)
 shutil.rmtree(run, ignore_errors=True)
-state = train(folder, run, get_preset("tiny"), DataConfig(target_length=512, batch_size=16, val_split=0.25),
-              TrainConfig(epochs=EPOCHS, steps_per_epoch=STEPS, learning_rate=3e-3, validation_steps=4, audio_every=0),
+model_config, data_config, train_config = demo_configs(TRAIN_STEPS)
+print(f"inputs jittered by a Gaussian of σ up to {data_config.input_noise:g} classes per window; "
+      f"{train_config.epochs} × {train_config.steps_per_epoch} steps at learning rate {train_config.learning_rate:g}")
+state = train(folder, run, model_config, data_config, train_config.replace(audio_every=0),
               global_conditioning=True, cache_dir=WORK / "cache", verbose=0)
 print(f"trained {state['step']} steps; best validation loss {state['best']}")
 card = export_run(run, bundle_dir, log=print)
@@ -130,15 +137,16 @@ import soundfile
 
 from serving.excerpts import excerpt_name, level
 from serving.generate import resolve_prime
+from wavenet_tf.core.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_K
 
 for entry in bundle.excerpts:
     print(f"excerpt {excerpt_name(entry):10s} label {entry.get('label')}  from {entry.get('source')}")
 num = int(SECONDS * rate)
 
 
-def generate(temperature=1.0, prime="excerpt", global_id=1, seed=0):
+def generate(temperature=DEFAULT_TEMPERATURE, top_k=DEFAULT_TOP_K, prime="excerpt", global_id=1, seed=0):
     audio, _ = resolve_prime(bundle, prime, streams=1, seed=seed, global_ids=[global_id])
-    sampler = StreamingSampler(bundle, temperature=temperature, seed=seed, global_ids=[global_id])
+    sampler = StreamingSampler(bundle, temperature=temperature, top_k=top_k, seed=seed, global_ids=[global_id])
     sampler.prime(None if audio is None else audio[0])
     return sampler.generate(num)[0]
 
@@ -154,27 +162,69 @@ print(f"primed with a harp excerpt:  {describe(from_excerpt)}")
 display(Audio(from_excerpt, rate=rate))
 
 # %% [markdown]
-# ## Temperature
+# ## The draw: temperature and top-k
 #
-# Sampling divides the logits by a temperature `T` before the softmax. `T < 1` sharpens the
-# distribution towards its most likely class — cleaner, more repetitive, and at the limit
-# `T → 0` (argmax) often stuck; `T > 1` flattens it — noisier. `T = 1` samples the model as
-# trained.
+# Each sample is drawn from the predicted distribution over 256 classes. Two knobs shape
+# the draw:
+#
+# - **temperature** `T` divides the logits before the softmax: `T < 1` leans towards the
+#   most likely classes, `T > 1` spreads out, `T → 0` is argmax (often stuck);
+# - **top-k** keeps only the `k` most likely classes and renormalizes among them.
+#
+# Why truncate a distribution the model learned? Because generation feeds the model its own
+# draws. In training it only ever saw real pasts (teacher forcing); at generation a class
+# from the unlikely tail — drawn now and then even when every step is 99% right — is a past
+# it never saw, it predicts badly from there, and errors compound until a tone is noise
+# (**exposure bias**). Two things fight it, and the model above has both: it was trained on
+# *jittered* inputs (`DataConfig.input_noise`: each window's inputs, never its targets, moved
+# by rounded Gaussian noise of its own σ up to 6 classes), so it has learned to pull an
+# off-key past back to the tone; and the default draw (`DEFAULT_TOP_K`) never takes a class
+# from the tail. The table measures the same model, the same excerpt, four draws, three
+# seeds each, as a listener would (`wavenet_tf.quality.listener_measures`): **periodicity**
+# (normalized autocorrelation at the pitch lag: 1 for a steady tone, near 0 for noise),
+# **voiced** frames (periodicity ≥ 0.6) and the level.
 
 # %%
-temperatures = [0.0, 0.7, 1.0, 1.3]
-clips = {t: generate(temperature=t) for t in temperatures}
-fig, axes = plt.subplots(len(temperatures), 1, figsize=(9, 6), sharex=True)
-for ax, (t, clip) in zip(axes, clips.items()):
-    ax.plot(np.arange(len(clip)) / rate, clip, lw=0.4)
-    ax.set(ylim=(-1, 1), ylabel=f"T={t}")
-    power = np.abs(np.fft.rfft(clip)) ** 2 + 1e-12
-    flatness = np.exp(np.mean(np.log(power))) / np.mean(power)  # 1 for a flat spectrum, near 0 for a tone
-    print(f"T = {t}: {describe(clip)}, spectral flatness {flatness:.2f} (white noise ≈ 0.56)")
+from wavenet_tf.quality import listener_measures
+
+draws = {"T 1, every class": (1.0, 0), f"T 1, top-{DEFAULT_TOP_K} (default)": (DEFAULT_TEMPERATURE, DEFAULT_TOP_K),
+         "T 0.7, every class": (0.7, 0), "T 0 (argmax)": (0.0, 0)}
+heard = {}
+for name, (temperature, top_k) in draws.items():
+    clips = [generate(temperature=temperature, top_k=top_k, seed=seed) for seed in range(3)]
+    rows = [listener_measures(clip, rate) for clip in clips]
+    heard[name] = clips[0]
+    print(f"{name:22s} periodicity {np.mean([r['periodicity'] or 0 for r in rows]):.2f}, "
+          f"voiced {100 * np.mean([r['voiced_fraction'] for r in rows]):3.0f}%, "
+          f"level {np.mean([r['rms_dbfs'] for r in rows]):6.1f} dBFS")
+melodies = [soundfile.read(p, dtype="float32")[0] for p in sorted(folder.glob("*/*.wav"))]
+data = [listener_measures(m, rate) for m in melodies]
+print(f"{'the training melodies':22s} periodicity {np.mean([r['periodicity'] or 0 for r in data]):.2f}, "
+      f"voiced {100 * np.mean([r['voiced_fraction'] for r in data]):3.0f}%, "
+      f"level {np.mean([r['rms_dbfs'] for r in data]):6.1f} dBFS")
+fig, axes = plt.subplots(len(heard), 1, figsize=(9, 7), sharex=True)
+for ax, (name, clip) in zip(axes, heard.items()):
+    with np.errstate(divide="ignore"):  # log10 of the silent bins' zero power
+        ax.specgram(clip, NFFT=256, Fs=rate, noverlap=192, cmap="magma")
+    ax.set(ylim=(0, 2000), ylabel="Hz")
+    ax.set_title(name, fontsize=9)
 axes[-1].set_xlabel("s")
 plt.tight_layout()
 plt.show()
-display(Audio(clips[0.7], rate=rate))
+display(Audio(heard[f"T 1, top-{DEFAULT_TOP_K} (default)"], rate=rate))
+display(Audio(heard["T 1, every class"], rate=rate))
+
+# %% [markdown]
+# A tone shows as horizontal lines (a fundamental and its harmonics), noise as a smear.
+# Read the numbers above against the melodies' own: the full distribution at `T = 1` is the
+# model as trained, and where it smears, the truncated draw is what keeps the tone; argmax
+# tends to lock into one repeating cycle. Compare the levels too: a model that pulls an off
+# past back toward a tone can also pull it toward silence — the harp's notes decay fast, and
+# a continuation may fade the way they do. How far each of these lands from the data, and how
+# much of it comes from the jittered training rather than the draw, is measured across seeds
+# and trainings in [docs/sound.md](../docs/sound.md) (`wavenet bench-sound`). None of this
+# changes the held-out bits/sample for the better — the jitter makes them worse — which is
+# why a sound is judged by listening measures, not by the loss alone.
 
 # %% [markdown]
 # ## Conditioning: choose the instrument
@@ -189,9 +239,6 @@ display(Audio(clips[0.7], rate=rate))
 # steps may not be enough: read the numbers, then listen.
 
 # %%
-from wavenet_tf.quality import listener_measures
-
-
 def pitch(audio):
     measures = listener_measures(audio, rate)
     f0 = measures["median_f0_hz"] or float("nan")
@@ -217,7 +264,8 @@ plt.show()
 # From the shell the same knobs are flags:
 #
 # ```
-# wavenet generate BUNDLE --seconds 2 --temperature 0.8 --speaker harp --out out.wav   # primed from an excerpt
+# wavenet generate BUNDLE --seconds 2 --speaker harp --out out.wav                       # primed from an excerpt
+# wavenet generate BUNDLE --seconds 2 --speaker harp --top-k 0 --temperature 0.8 --out out.wav   # another draw
 # wavenet generate BUNDLE --seconds 2 --speaker harp --prime melody.wav --prime-start 1.5 --prime-seconds 0.2 --out out.wav
 # ```
 #

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FRAMEWORKS = {"tensorflow", "keras", "tf2onnx"}
 RUNTIME = {"onnxruntime", "onnx"}
 APPLICATIONS = ("wavenet_tf.cli", "wavenet_tf.demo", "wavenet_tf.bench_quality", "wavenet_tf.bench_recipe",
-                "wavenet_tf.bench_data", "wavenet_tf.bench_train")
+                "wavenet_tf.bench_data", "wavenet_tf.bench_train", "wavenet_tf.bench_sound")
 
 
 def layer(module: str) -> str:

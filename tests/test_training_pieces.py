@@ -131,6 +131,18 @@ def test_demo_runs_end_to_end_and_writes_a_wav(tmp_path, capsys):
     assert again.read_bytes() == wav.read_bytes()
 
 
+def test_wavenet_demo_with_no_options_trains_the_measured_recipe(monkeypatch, tmp_path):
+    # The CLI's --steps once defaulted to 400 while the recipe measured to be pitched is DEMO_STEPS.
+    import wavenet_tf.demo as demo
+    from wavenet_tf.cli import main
+
+    seen = {}
+    monkeypatch.setattr(demo, "run_demo", lambda out, **kw: seen.update(kw, out=out))
+    assert main(["demo", "--out", str(tmp_path / "d")]) == 0
+    assert seen["steps"] == demo.DEMO_STEPS == 1500 and seen["seconds"] == 2.0 and seen["seed"] == 0
+    assert main(["demo", "--out", str(tmp_path / "d"), "--steps", "7"]) == 0 and seen["steps"] == 7
+
+
 @pytest.mark.slow
 def test_self_feed_replaces_its_fraction_of_the_predicted_inputs_with_the_models_draws():
     model = WaveNet.from_preset("tiny")

@@ -179,7 +179,7 @@ def generate_and_measure(bundle_dir: Path, held_out_audio: list[np.ndarray], sec
 
 
 def vocode_and_compare(bundle_dir: Path, sources: list[np.ndarray], seconds: float, out: Path,
-                       seed: int = 0) -> dict[str, Any]:
+                       seed: int = 0, temperature: float = 1.0, top_k: int = 0) -> dict[str, Any]:
     """Vocode each source from its own mel frames; compare with it and, as a control, with the next source."""
     from serving.bundle import load_bundle
     from serving.generate import mel_frames
@@ -189,7 +189,8 @@ def vocode_and_compare(bundle_dir: Path, sources: list[np.ndarray], seconds: flo
     rate, r = bundle.card.sample_rate, bundle.card.receptive_field
     rows = []
     for i, source in enumerate(sources):
-        sampler = StreamingSampler(bundle, streams=1, temperature=1.0, seed=seed, mel=mel_frames(bundle, source))
+        sampler = StreamingSampler(bundle, streams=1, temperature=temperature, top_k=top_k, seed=seed,
+                                   mel=mel_frames(bundle, source))
         sampler.prime(None)  # generation starts at sample r of the source's frames
         total = min(int(round(seconds * rate)), sampler.max_samples - sampler.t)
         if total <= 0:

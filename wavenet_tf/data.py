@@ -516,11 +516,15 @@ class WindowMaker:
         Only the inputs: the targets stay the true next samples. A model that has only ever
         read clean pasts meets its own draws at generation time, each a little off, and
         amplifies the errors into noise (exposure bias); one taught that its past may be off
-        keeps the tone. Drawn from the window's own generator: still a pure function of
+        keeps the tone. Each window draws its own σ, uniformly from 0 to ``input_noise``: the
+        model sees every amount of error from none to a lot and learns how far to trust its
+        past, rather than always discounting it by one fixed amount (which measured quieter,
+        decaying tones). Drawn from the window's own generator: still a pure function of
         ``(seed, index)``.
         """
+        sigma = self.input_noise * rng.random()
         moved = rng.random(inputs.shape) < self.input_noise_fraction
-        offsets = np.rint(rng.normal(0.0, self.input_noise, inputs.shape)) * moved
+        offsets = np.rint(rng.normal(0.0, 1.0, inputs.shape) * sigma) * moved
         return np.clip(inputs + offsets.astype(inputs.dtype), 0, self.quantization_channels - 1).astype(inputs.dtype)
 
 

@@ -237,6 +237,17 @@ def listener_measures(audio: np.ndarray, sample_rate: int) -> dict[str, Any]:
     }
 
 
+def voiced_run_seconds(audio: np.ndarray, sample_rate: int) -> float:
+    """How long ``audio`` stays voiced from its start: seconds until the first frame that is
+    near-silent or below the voicing threshold (a primed continuation that holds its tone)."""
+    periodicity, _ = pitch_track(audio, sample_rate)
+    voiced = (periodicity >= VOICED_THRESHOLD) & (frame_dbfs(audio, sample_rate) >= SILENCE_DBFS)
+    unvoiced = np.flatnonzero(~voiced)
+    frames = int(unvoiced[0]) if unvoiced.size else len(voiced)
+    hop = int(round(FRAME_SECONDS * sample_rate)) // 2
+    return round(frames * hop / sample_rate, 3)
+
+
 def compare_to_source(generated: np.ndarray, source: np.ndarray, sample_rate: int) -> dict[str, Any]:
     """How closely ``generated`` follows ``source`` frame by frame (a vocoder against its input).
 

@@ -15,13 +15,13 @@ import os
 import sys
 from typing import Sequence
 
-from wavenet_tf.cli import (bench, bench_data, bench_levers, bench_quality, bench_recipe, bench_train, data, demo,
-                            evaluate, export, generate, info, serve, train)
+from wavenet_tf.cli import (bench, bench_data, bench_levers, bench_quality, bench_recipe, bench_sound, bench_train, data,
+                            demo, evaluate, export, generate, info, serve, train)
 from wavenet_tf.cli.common import Formatter, fail
 
 # In the order `wavenet --help` lists them.
-COMMANDS = (info, data, bench_train, bench_quality, bench_recipe, bench_data, train, evaluate, export, generate, serve,
-            bench, bench_levers, demo)
+COMMANDS = (info, data, bench_train, bench_quality, bench_recipe, bench_sound, bench_data, train, evaluate, export,
+            generate, serve, bench, bench_levers, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -110,6 +110,10 @@ FIELD_HELP = {
     "val_split": "fraction of files held out for validation, in [0, 1)",
     "seed": "seed of the split and the window positions",
     "max_seconds": "longest audio file accepted, in seconds (bounds decoding memory); longer files are skipped",
+    "input_noise": "jitter the training inputs (never the targets) by rounded Gaussian noise whose σ, in classes, "
+                   "each window draws uniformly up to this; teaches a model to recover from its own off draws "
+                   "(`wavenet demo` trains with 6); 0 = clean inputs",
+    "input_noise_fraction": "the share of input samples the jitter touches, in [0, 1]",
     # TrainConfig
     "epochs": "epochs in total (an epoch is the checkpoint interval)",
     "steps_per_epoch": "optimizer steps per epoch",
@@ -127,6 +131,8 @@ FIELD_HELP = {
                    "where the budget will end (measured over the first epochs)",
     "final_lr_fraction": "the decayed learning rate as a fraction of learning_rate, in [0, 1]",
     "clip_norm": "clip gradients to this global L2 norm; 0 = no clipping",
+    "self_feed": "share of predicted inputs replaced by the model's own draws (parallel scheduled sampling), "
+                 "in [0, 1]; 0 = teacher forcing only",
 }
 
 

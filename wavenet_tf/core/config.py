@@ -237,12 +237,13 @@ class DataConfig(_Config):
     # Longest file accepted, in seconds; longer ones are skipped, by name. Decoding holds a
     # whole file in memory, so this bounds memory (an hour of 48 kHz stereo is ~1.4 GB).
     max_seconds: float = 3600.0
-    # σ, in mu-law classes, of Gaussian jitter (rounded to whole classes) on the training
-    # inputs, never the targets: a model that has only read clean pasts amplifies its own
-    # draws' errors into noise at generation time (exposure bias). 0: clean inputs.
+    # The largest σ, in mu-law classes, of Gaussian jitter (rounded to whole classes) on the
+    # training inputs, never the targets; each window draws its σ uniformly from 0 to this. A
+    # model that has only read clean pasts amplifies its own draws' errors into noise at
+    # generation time (exposure bias). 0: clean inputs.
     input_noise: float = 0.0
     # The fraction of input samples that get the jitter.
-    input_noise_fraction: float = 0.5
+    input_noise_fraction: float = 1.0
 
     def __post_init__(self) -> None:
         self._require_positive_ints("trim_frame_length", "n_fft", "target_length", "batch_size")

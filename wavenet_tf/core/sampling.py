@@ -25,7 +25,7 @@ GREEDY_TEMPERATURE = 1e-3
 # server's request fields and its page, `StreamingSampler`, `StepModel.open_streams` and the
 # naive reference all read these two, so changing them here changes every default at once.
 DEFAULT_TEMPERATURE = 1.0  # the model's own distribution
-DEFAULT_TOP_K = 0  # 0: draw from every class (no truncation)
+DEFAULT_TOP_K = 3  # the 3 most likely classes: a tail draw is an error the model builds on (0: every class)
 
 
 def effective_temperature(temperature: float) -> float:
