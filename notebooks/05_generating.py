@@ -52,7 +52,7 @@ SECONDS = 0.25 if QUICK else 2.0
 
 # %%
 from export.bundle import export_run
-from wavenet_tf.demo import demo_configs
+from wavenet_tf.apps.demo import demo_configs
 
 folder, run, bundle_dir = WORK / "melodies", WORK / "run", WORK / "bundle"
 write_builtin_dataset(folder, num_files=8 if QUICK else 16, seconds=4.0, sample_rate=8000)

@@ -54,7 +54,7 @@ from wavenet_tf.core.sampling import sample_classes
 # **Logits** — the network's raw outputs, one per class: unnormalized log-probabilities.
 # A softmax turns them into probabilities; dividing them by a temperature first sharpens
 # or flattens the distribution. *[Notebook 3](03_the_model.ipynb#logits-and-the-softmax-over-256-classes) (the
-# softmax over 256 classes), [5](05_generating.ipynb#temperature) (temperature).*
+# softmax over 256 classes), [5](05_generating.ipynb#the-draw-temperature-and-top-k) (temperature).*
 
 # %%
 logits = np.array([[2.0, 1.0, 0.0, -1.0]])
@@ -108,6 +108,15 @@ print("decoded", np.round(mu_law_decode(classes, 256), 4))
 # [notebook 0](00_why_wavenet.ipynb#why-it-could-be-trained-at-all-a-convolution-sees-every-position-at-once)
 # and [7](07_recurrent_networks.ipynb#training-speed-sequential-steps-vs-one-parallel-convolution)
 # (why it makes a convolutional network fast to train and a recurrent one not).*
+#
+# **Exposure bias** — a teacher-forced model only ever read true pasts; generating, it reads
+# its own draws, and an unlikely one is a past it never saw, so its errors compound until a
+# tone is noise. Jittering the training inputs (never the targets) and truncating the draw
+# fight it. *[Notebook 5](05_generating.ipynb#the-draw-temperature-and-top-k) (measured).*
+#
+# **Top-k sampling** — drawing only from the `k` most likely classes, their probabilities
+# renormalized; `k = 1` is argmax. The library draws from the top 3 by default.
+# *[Notebook 5](05_generating.ipynb#the-draw-temperature-and-top-k).*
 #
 # **Bits per sample** — the cross-entropy loss in base 2: what an ideal coder using the
 # model would spend per sample. 8 bits is a uniform guess over 256 classes; the *unigram

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from wavenet_tf.bench_quality import (
+from wavenet_tf.apps.bench_quality import (
     generate_and_measure, held_out_bits, learning_curve, speaker_bits, train_budgeted,
 )
 from wavenet_tf.builtin_data import write_builtin_dataset
@@ -79,7 +79,7 @@ def test_generation_is_measured_unprimed_and_primed_and_written(spent_run, tmp_p
 
 
 def test_primes_come_from_the_middle_of_a_file_not_its_fade_out():
-    from wavenet_tf.bench_quality import _middle
+    from wavenet_tf.apps.bench_quality import _middle
 
     audio = np.concatenate([np.ones(100), np.zeros(100)])  # loud, then a silent tail
     assert np.array_equal(_middle(audio, 50), np.ones(50))

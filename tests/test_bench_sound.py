@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from wavenet_tf.bench_sound import (Draw, cents, held_out_primes, markdown_table, parse_draw, pitched, report_rows,
+from wavenet_tf.apps.bench_sound import (Draw, cents, held_out_primes, markdown_table, parse_draw, pitched, report_rows,
                                     sound_row)
-from wavenet_tf.cli import main
+from wavenet_tf.apps.cli import main
 from wavenet_tf.quality import voiced_run_seconds
 
 RATE = 8000

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from wavenet_tf.cli import main
+from wavenet_tf.apps.cli import main
 
 
 def test_console_script_info_small_json():

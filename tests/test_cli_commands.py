@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from wavenet_tf import cli
-from wavenet_tf.cli import main
+from wavenet_tf.apps import cli
+from wavenet_tf.apps.cli import main
 from wavenet_tf.core.config import DataConfig, ModelConfig, TrainConfig
 
 REPORT = ["--json", "--report"]
@@ -24,6 +24,8 @@ OWN_FLAGS = {
                       "--steps-per-epoch", "--seconds", "--streams", "--seed", *REPORT],
     "bench-recipe": ["--out", "--cpu-minutes", "--preset", "--levers", "--lever", "--base", "--data",
                      "--steps-per-epoch", "--seed", *REPORT],
+    "bench-sound": ["--out", "--suites", "--lever", "--draws", "--seeds", "--seconds", "--instrument-cpu-minutes",
+                    "--vocoder-cpu-minutes", "--melody-steps", "--seed", *REPORT],
     "bench-data": ["data", "--preset", "--batches", "--train-steps", "--cache-dir", *REPORT],
     "train": ["data", "--out", "--preset", "--resume", "--val-data", "--mixed-precision", "--global-cond",
               "--allow-one-label", "--local-cond", "--strict", "--cache-dir", "-v"],
@@ -77,7 +79,7 @@ def commands_of(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
 
 def test_wavenet_lists_the_same_commands_in_the_same_order():
     assert list(subparsers(cli.build_parser())) == ["info", "data", "bench-train", "bench-quality", "bench-recipe",
-                                                    "bench-data", "train", "evaluate", "export", "generate", "serve",
+                                                    "bench-sound", "bench-data", "train", "evaluate", "export", "generate", "serve",
                                                     "bench", "bench-levers", "demo"]
 
 
@@ -128,7 +130,7 @@ def test_python_dash_m_runs_the_same_command(tmp_path):
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "wavenet_tf.cli", "data", "builtin", str(tmp_path / "m"),
+    out = subprocess.run([sys.executable, "-m", "wavenet_tf.apps.cli", "data", "builtin", str(tmp_path / "m"),
                           "--files", "1", "--seconds", "0.1", "--sample-rate", "8000"],
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

@@ -9,7 +9,7 @@ import soundfile as sf
 
 from wavenet_tf.core.mu_law import mu_law_decode
 from wavenet_tf.core.audio import AudioInfo
-from wavenet_tf.cli import main
+from wavenet_tf.apps.cli import main
 from wavenet_tf.core.config import DataConfig
 from wavenet_tf.data import (DataError, Track, WindowMaker, aligned_target_length, discover, prepare,
                              split_by_file, window_dataset)

@@ -293,7 +293,7 @@ def wavenet_calls(line: str) -> list[list[str]]:
 
 def parse_error(argv: list[str]) -> str | None:
     """None if `wavenet ARGV` parses, else argparse's message."""
-    from wavenet_tf.cli import build_parser
+    from wavenet_tf.apps.cli import build_parser
 
     err = io.StringIO()
     try:
@@ -349,7 +349,7 @@ def commands_of(parser) -> dict:
 
 def help_examples() -> list[tuple[str, list[str]]]:
     """Every `wavenet …` example line under "examples:" in a command's --help."""
-    from wavenet_tf.cli import build_parser
+    from wavenet_tf.apps.cli import build_parser
 
     found = []
     for name, parser in commands_of(build_parser()).items():
@@ -417,7 +417,7 @@ def test_only_lines_a_shell_would_pass_on_unchanged_run_in_this_process():
 
 
 def test_the_sizes_added_to_the_quick_start_are_optional_flags():
-    from wavenet_tf.cli import build_parser
+    from wavenet_tf.apps.cli import build_parser
 
     train = commands_of(build_parser())["train"]
     optional = {option for action in train._actions if not action.required for option in action.option_strings}
@@ -456,7 +456,7 @@ class QuickStart:
         if argv is not None and argv[:1] == ["serve"]:
             self.serve(where, argv)
         elif argv is not None:
-            from wavenet_tf.cli import main
+            from wavenet_tf.apps.cli import main
 
             try:
                 code = main(shrunk(argv))

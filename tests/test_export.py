@@ -10,7 +10,7 @@ from export.verify import DRAWS, verify_bundle
 from serving.bundle import BundleError, load_bundle
 from tests.helpers import NARROW, make_run
 from tests.tf_free import run_without_tensorflow
-from wavenet_tf.cli import main
+from wavenet_tf.apps.cli import main
 from wavenet_tf.core.presets import get_preset
 
 
@@ -128,7 +128,7 @@ def test_step_evaluation_runs_without_tensorflow(tmp_path, builtin_folder):
     make_run(tmp_path / "run", get_preset("tiny", residual_channels=8, gate_channels=8, skip_channels=16))
     export_run(tmp_path / "run", tmp_path / "bundle", log=lambda *_: None)
     code = (
-        "import sys\nfrom wavenet_tf.cli import main\n"
+        "import sys\nfrom wavenet_tf.apps.cli import main\n"
         f"sys.exit(main(['evaluate', {str(tmp_path / 'bundle')!r}, {str(builtin_folder)!r}, '--engine', 'step',"
         f" '--json', '--cache-dir', {str(tmp_path / 'fresh-cache')!r}]))\n"
     )

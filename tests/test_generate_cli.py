@@ -14,7 +14,7 @@ from export.bundle import export_run
 from tests.helpers import NARROW, make_run
 from tests.tf_free import run_without_tensorflow
 from wavenet_tf.builtin_data import write_builtin_dataset
-from wavenet_tf.cli import main
+from wavenet_tf.apps.cli import main
 from wavenet_tf.core.presets import get_preset
 
 WAVENET = str(Path(sys.executable).with_name("wavenet"))
@@ -135,7 +135,7 @@ def test_prime_and_speaker(speaker_bundle, tmp_path):
 
 def test_generate_runs_without_tensorflow(bundle, tmp_path):
     code = (
-        "import sys\nfrom wavenet_tf.cli import main\n"
+        "import sys\nfrom wavenet_tf.apps.cli import main\n"
         f"sys.exit(main(['generate', {str(bundle)!r}, '--seconds', '0.05', '--out', {str(tmp_path / 'n.wav')!r},"
         " '--quiet']))\n"
     )
@@ -327,7 +327,7 @@ def test_speaker_errors_name_the_flag_and_accept_only_ascii_ids(speaker_bundle, 
 def test_a_training_command_without_tensorflow_says_what_to_install(tmp_path):
     # A serving-only install: `wavenet train` must name the missing package and the fix, no traceback.
     write_builtin_dataset(tmp_path / "data", num_files=2, seconds=1.0, sample_rate=8000)
-    code = ("import sys\nfrom wavenet_tf.cli import main\n"
+    code = ("import sys\nfrom wavenet_tf.apps.cli import main\n"
             f"sys.exit(main(['train', {str(tmp_path / 'data')!r}, '--out', {str(tmp_path / 'run')!r}, "
             "'--preset', 'tiny', '--epochs', '1']))")
     out = run_without_tensorflow(code)

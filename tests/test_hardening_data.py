@@ -15,7 +15,7 @@ import pytest
 from export.bundle import ExportError, export_run
 from serving.bundle import BundleError, load_bundle
 from tests.helpers import NARROW, make_run
-from wavenet_tf.cli import main
+from wavenet_tf.apps.cli import main
 from wavenet_tf.core.presets import get_preset
 
 QUIET = dict(log=lambda *_: None)
@@ -235,7 +235,7 @@ def test_resuming_on_relabelled_data_keeps_the_run_label_ids(builtin_folder, tmp
 
 
 def test_demo_does_not_delete_a_run_folder_it_did_not_create(tmp_path):
-    from wavenet_tf.demo import DEMO_MARKER, claim_folder
+    from wavenet_tf.apps.demo import DEMO_MARKER, claim_folder
 
     out = tmp_path / "mine"
     (out / "run").mkdir(parents=True)
@@ -611,7 +611,7 @@ def test_field_flags_have_one_default_and_a_real_help(capsys):
 def test_bench_data_leaves_no_decoded_copy_behind(builtin_folder, tmp_path, monkeypatch, capsys):
     import tempfile
 
-    from wavenet_tf.bench_data import run_bench_data
+    from wavenet_tf.apps.bench_data import run_bench_data
     from wavenet_tf.core.config import DataConfig
 
     scratch = tmp_path / "tmp"

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from serving.bundle import load_bundle
 from serving.server import create_app
-from wavenet_tf.cli import main
+from wavenet_tf.apps.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -28,7 +28,7 @@ def test_serving_imports_without_tensorflow():
         "import serving, wavenet_tf.core.mu_law, wavenet_tf.core.sampling, wavenet_tf, wavenet_tf.core.config, wavenet_tf.core.presets\n"
         "import serving.bundle, serving.onnx_step, wavenet_tf.core.numpy_step, wavenet_tf.core.ring_buffer, wavenet_tf.core.step_generator\n"
         "import serving.server, serving.batcher, serving.streaming_sampler, serving.naive, serving.bench\n"
-        "import wavenet_tf.builtin_data, wavenet_tf.core.audio, wavenet_tf.data, serving.evaluate, wavenet_tf.cli\n"
+        "import wavenet_tf.builtin_data, wavenet_tf.core.audio, wavenet_tf.data, serving.evaluate, wavenet_tf.apps.cli\n"
         "print('ok')\n"
     )
     out = run_without_tensorflow(code, cwd=ROOT)
@@ -55,7 +55,7 @@ def test_importing_the_package_imports_no_keras_until_someone_does():
     import subprocess
     import sys
 
-    code = ("import sys, wavenet_tf, wavenet_tf.cli\n"
+    code = ("import sys, wavenet_tf, wavenet_tf.apps.cli\n"
             "print(any(m.split('.')[0] in ('keras', 'tensorflow') for m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr

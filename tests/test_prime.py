@@ -19,7 +19,7 @@ from wavenet_tf.core.files import file_digest
 from serving.excerpts import QUIET_DBFS, choose_part, level
 from serving.server import create_app
 from serving.streaming_sampler import StreamingSampler
-from wavenet_tf.cli import main
+from wavenet_tf.apps.cli import main
 
 WAVENET = str(Path(sys.executable).with_name("wavenet"))
 RATE = 8000

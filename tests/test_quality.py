@@ -202,7 +202,7 @@ def test_fluidsynth_renders_the_same_samples_twice(tmp_path):
 # --- the driver's TF-free parts ---------------------------------------------------------------
 
 def test_bench_quality_without_fluidsynth_is_one_line_naming_the_make_target(tmp_path, monkeypatch, capsys):
-    from wavenet_tf.cli import main
+    from wavenet_tf.apps.cli import main
 
     monkeypatch.setattr(quality_data.shutil, "which", lambda name: None)
     assert main(["bench-quality", "--out", str(tmp_path / "q"), "--cpu-minutes", "0.1"]) == 2
@@ -215,7 +215,7 @@ def test_the_learning_curve_comes_from_the_run_and_plots_without_matplotlib(tmp_
     import json
     import sys
 
-    from wavenet_tf.bench_quality import learning_curve, plot_learning_curve
+    from wavenet_tf.apps.bench_quality import learning_curve, plot_learning_curve
 
     history = [{"epoch": e, "step": 25 * e, "bits_per_sample": 7.0 - e, "val_bits_per_sample": 7.2 - e,
                 "cpu_seconds": 90.0 * e} for e in (1, 2, 3)]

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from wavenet_tf.builtin_data import write_builtin_dataset
-from wavenet_tf.cli import build_parser, main
-from wavenet_tf.cli.common import config_overrides
+from wavenet_tf.apps.cli import build_parser, main
+from wavenet_tf.apps.cli.common import config_overrides
 from wavenet_tf.core.config import DataConfig, TrainConfig
 from wavenet_tf.core.presets import get_preset
-from wavenet_tf.bench_recipe import parse_lever, split_overrides
+from wavenet_tf.apps.bench_recipe import parse_lever, split_overrides
 from wavenet_tf.recipe import PROBE_EPOCHS, WarmupDecay, budget_decay_steps, learning_rate, make_optimizer
 from wavenet_tf.train import train
 

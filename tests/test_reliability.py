@@ -27,7 +27,7 @@ from tests.helpers import NARROW, make_run
 from tests.helpers import WAVENET, read_metrics, small_run
 from wavenet_tf.core.audio import AudioError, load_audio
 from wavenet_tf.builtin_data import write_builtin_dataset
-from wavenet_tf.cli import main
+from wavenet_tf.apps.cli import main
 from wavenet_tf.core.presets import get_preset
 from wavenet_tf.core.files import RunError, read_json
 from wavenet_tf.run_dir import load_run_model, verify_checkpoint

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from serving.bundle import load_bundle
 from serving.server import create_app
 from serving.streaming_sampler import StreamingSampler
-from wavenet_tf.cli import main
+from wavenet_tf.apps.cli import main
 
 
 @pytest.fixture(scope="module")

@@ -189,7 +189,7 @@ def test_a_bundle_exported_before_top_k_still_runs_and_draws_top_k_on_the_graph(
 
 @needs_native
 def test_the_command_line_says_why_an_old_bundle_draws_top_k_on_the_graph(bundles, tmp_path, capsys):
-    from wavenet_tf.cli import main
+    from wavenet_tf.apps.cli import main
 
     old = _old_bundle(bundles["plain"], tmp_path / "old")
     out = ["--seconds", "0.05", "--prime", "silence", "--top-k", "3"]
@@ -237,7 +237,7 @@ from serving.batcher import Request
 from serving.server import GenerateRequest
 from wavenet_tf.core.step_generator import StepGenerator
 from wavenet_tf.core.numpy_step import generate_audio
-from wavenet_tf.cli import build_parser
+from wavenet_tf.apps.cli import build_parser
 
 def defaults(function, *names):
     parameters = inspect.signature(function).parameters

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from tests.helpers import WAVENET, read_metrics, small_run
 from wavenet_tf.builtin_data import write_builtin_dataset
-from wavenet_tf.cli import main
+from wavenet_tf.apps.cli import main
 from wavenet_tf.core.config import DataConfig, TrainConfig
 from wavenet_tf.core.presets import get_preset
 from wavenet_tf.train import train

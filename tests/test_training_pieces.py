@@ -109,7 +109,7 @@ def test_a_few_steps_reduce_the_loss_and_naive_generation_is_reproducible(rng):
 def test_demo_runs_end_to_end_and_writes_a_wav(tmp_path, capsys):
     import soundfile as sf
 
-    from wavenet_tf.demo import run_demo
+    from wavenet_tf.apps.demo import run_demo
 
     wav = run_demo(tmp_path, steps=4, seconds=0.02, seed=0)
     audio, rate = sf.read(wav)
@@ -120,7 +120,7 @@ def test_demo_runs_end_to_end_and_writes_a_wav(tmp_path, capsys):
     # `--prime MELODY.wav`) that writes the same bytes.
     import shlex
 
-    from wavenet_tf.cli import main
+    from wavenet_tf.apps.cli import main
 
     line = next(line for line in capsys.readouterr().out.splitlines() if "same from the shell:" in line)
     command = shlex.split(line.split("same from the shell:", 1)[1])
@@ -133,8 +133,8 @@ def test_demo_runs_end_to_end_and_writes_a_wav(tmp_path, capsys):
 
 def test_wavenet_demo_with_no_options_trains_the_measured_recipe(monkeypatch, tmp_path):
     # The CLI's --steps once defaulted to 400 while the recipe measured to be pitched is DEMO_STEPS.
-    import wavenet_tf.demo as demo
-    from wavenet_tf.cli import main
+    import wavenet_tf.apps.demo as demo
+    from wavenet_tf.apps.cli import main
 
     seen = {}
     monkeypatch.setattr(demo, "run_demo", lambda out, **kw: seen.update(kw, out=out))

@@ -1,7 +1,7 @@
 """The training recipe: the learning-rate schedule and the optimizer `train` uses.
 
 Its levers are `TrainConfig` fields (warm-up and decay, gradient clipping, ...);
-`wavenet_tf.bench_recipe` (`wavenet bench-recipe`) measures them on real audio.
+`wavenet_tf.apps.bench_recipe` (`wavenet bench-recipe`) measures them on real audio.
 
 A decay over a budget of CPU time needs a step count the budget does not give: a budgeted
 run (`wavenet_tf.train.train` with ``max_cpu_minutes`` and no ``decay_steps``: `wavenet train

@@ -4,7 +4,7 @@ The levers are `TrainConfig` / `DataConfig` / `ModelConfig` fields (warm-up and 
 gradient clipping, target length, batch size, input encoding, precision, ...). The sweep
 trains one run per lever for the same budget of CPU time on `wavenet bench-quality`'s
 real instrument audio and scores each with its held-out scorer
-(`wavenet_tf.bench_quality.held_out_bits`), against a baseline run of the defaults in the
+(`wavenet_tf.apps.bench_quality.held_out_bits`), against a baseline run of the defaults in the
 same sweep.
 """
 
@@ -78,7 +78,7 @@ def _child() -> None:
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     logging.basicConfig(level=logging.WARNING)
-    from wavenet_tf.bench_quality import held_out_bits, train_budgeted
+    from wavenet_tf.apps.bench_quality import held_out_bits, train_budgeted
 
     spec = json.loads(sys.argv[1])
     state = train_budgeted(Path(spec["train"]), Path(spec["heldout"]), Path(spec["run"]), spec["preset"],
@@ -105,7 +105,7 @@ def run_recipe_sweep(out: str | Path = "bench_out/recipe", cpu_minutes: float = 
     rendered instruments in ``out/data``). A lever already measured at this budget with the
     same overrides is read back, not retrained.
     """
-    from wavenet_tf.bench_quality import budgeted_configs
+    from wavenet_tf.apps.bench_quality import budgeted_configs
     from wavenet_tf.quality_data import render_quality_data
 
     out = Path(out)
@@ -143,7 +143,7 @@ def run_recipe_sweep(out: str | Path = "bench_out/recipe", cpu_minutes: float = 
             (run / "spec.json").write_text(json.dumps(spec, indent=2) + "\n")
             log(f"{name}: training `{preset}` for {cpu_minutes:g} CPU-minutes with {overrides or 'the defaults'}")
             started = time.perf_counter()
-            child = subprocess.run([sys.executable, "-c", "from wavenet_tf.bench_recipe import _child; _child()",
+            child = subprocess.run([sys.executable, "-c", "from wavenet_tf.apps.bench_recipe import _child; _child()",
                                     json.dumps(spec)], capture_output=True, text=True)
             if child.returncode != 0:
                 tail = child.stderr.strip().splitlines()[-1] if child.stderr.strip() else f"exit {child.returncode}"

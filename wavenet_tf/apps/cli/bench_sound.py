@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from wavenet_tf.cli.common import (Formatter, add_report_flags, check_report, emit_report, fail, quiet_tensorflow,
+from wavenet_tf.apps.cli.common import (Formatter, add_report_flags, check_report, emit_report, fail, quiet_tensorflow,
                                    setup_logging, text_log)
 
 SUITES = ("melodies", "instruments", "vocoder")
@@ -51,8 +51,8 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     setup_logging(False)
-    from wavenet_tf.bench_recipe import parse_lever
-    from wavenet_tf.bench_sound import parse_draw
+    from wavenet_tf.apps.bench_recipe import parse_lever
+    from wavenet_tf.apps.bench_sound import parse_draw
 
     suites = [s for s in args.suites.split(",") if s]
     unknown = [s for s in suites if s not in SUITES]
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         except QualityDataError as error:
             return fail(str(error))
     quiet_tensorflow()
-    from wavenet_tf.bench_sound import run_bench_sound
+    from wavenet_tf.apps.bench_sound import run_bench_sound
 
     report = run_bench_sound(args.out, suites, levers, draws, args.seeds, args.seconds, args.instrument_cpu_minutes,
                              args.vocoder_cpu_minutes, args.seed, args.melody_steps, log=text_log(args))

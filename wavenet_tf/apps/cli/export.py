@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from wavenet_tf.cli.common import Formatter, quiet_tensorflow, setup_logging
+from wavenet_tf.apps.cli.common import Formatter, quiet_tensorflow, setup_logging
 
 
 def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:

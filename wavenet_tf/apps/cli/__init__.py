@@ -1,7 +1,7 @@
 """`wavenet` — the command line. Thin: parse arguments, call the library, print.
 
 One module per command, its flags (``add_parser``) beside its handler (``run``); what they
-share is in `wavenet_tf.cli.common`. Each handler imports what it needs when it runs, so
+share is in `wavenet_tf.apps.cli.common`. Each handler imports what it needs when it runs, so
 ``wavenet --help`` is instant and the commands that do not need TensorFlow never import it.
 
 Every command with a report takes ``--json`` (the report as one JSON object on stdout,
@@ -15,9 +15,9 @@ import os
 import sys
 from typing import Sequence
 
-from wavenet_tf.cli import (bench, bench_data, bench_levers, bench_quality, bench_recipe, bench_sound, bench_train, data,
+from wavenet_tf.apps.cli import (bench, bench_data, bench_levers, bench_quality, bench_recipe, bench_sound, bench_train, data,
                             demo, evaluate, export, generate, info, serve, train)
-from wavenet_tf.cli.common import Formatter, fail
+from wavenet_tf.apps.cli.common import Formatter, fail
 
 # In the order `wavenet --help` lists them.
 COMMANDS = (info, data, bench_train, bench_quality, bench_recipe, bench_sound, bench_data, train, evaluate, export,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from wavenet_tf.cli.common import (Formatter, add_model_overrides, add_report_flags, check_report, emit_report,
+from wavenet_tf.apps.cli.common import (Formatter, add_model_overrides, add_report_flags, check_report, emit_report,
                                    model_overrides, quiet_tensorflow)
 from wavenet_tf.core.presets import get_preset, preset_names
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from wavenet_tf.cli.common import Formatter, quiet_tensorflow
+from wavenet_tf.apps.cli.common import Formatter, quiet_tensorflow
 
 
 def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -17,7 +17,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     demo.add_argument("--out", default="demo_out", help="folder for the data, the model and the WAV")
     demo.add_argument("--steps", type=int, default=None,
-                      help="training steps (default: the demo's measured recipe, wavenet_tf.demo.DEMO_STEPS = 1500)")
+                      help="training steps (default: the demo's measured recipe, wavenet_tf.apps.demo.DEMO_STEPS = 1500)")
     demo.add_argument("--seconds", type=float, default=2.0, help="seconds of audio to generate")
     demo.add_argument("--seed", type=int, default=0, help="seed for data, training and sampling")
     demo.set_defaults(func=run)
@@ -26,7 +26,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     quiet_tensorflow()
-    from wavenet_tf.demo import DEMO_STEPS, run_demo
+    from wavenet_tf.apps.demo import DEMO_STEPS, run_demo
 
     run_demo(args.out, steps=args.steps or DEMO_STEPS, seconds=args.seconds, seed=args.seed)
     return 0

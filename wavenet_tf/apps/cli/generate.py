@@ -7,7 +7,7 @@ import math
 import os
 import sys
 
-from wavenet_tf.cli.common import Formatter, fail
+from wavenet_tf.apps.cli.common import Formatter, fail
 from wavenet_tf.core.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_K
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from wavenet_tf.cli.common import (Formatter, add_report_flags, check_report, emit_report, fail, quiet_tensorflow,
+from wavenet_tf.apps.cli.common import (Formatter, add_report_flags, check_report, emit_report, fail, quiet_tensorflow,
                                    setup_logging, text_log)
 from wavenet_tf.core.presets import preset_names
 
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     except QualityDataError as error:
         return fail(str(error))
     quiet_tensorflow()
-    from wavenet_tf.bench_quality import run_bench_quality
+    from wavenet_tf.apps.bench_quality import run_bench_quality
 
     report = run_bench_quality(args.out, cpu_minutes=args.cpu_minutes, preset=args.preset,
                                steps_per_epoch=args.steps_per_epoch, seconds=args.seconds, streams=args.streams,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from wavenet_tf.cli.common import Formatter, add_report_flags, check_report, emit_report, text_log
+from wavenet_tf.apps.cli.common import Formatter, add_report_flags, check_report, emit_report, text_log
 
 
 def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -26,7 +26,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     check_report(args)
-    from wavenet_tf.bench_train import run_bench_train
+    from wavenet_tf.apps.bench_train import run_bench_train
 
     rows = run_bench_train(tuple(args.presets.split(",")), batch=args.batch_size, target=args.target_length,
                            steps=args.steps, log=text_log(args))

@@ -60,7 +60,7 @@ DEMO_FILES, DEMO_FILE_SECONDS = 8, 4.0
 
 def demo_configs(steps: int = DEMO_STEPS, seed: int = 0, overrides: dict[str, Any] | None = None):
     """The model, data and training configurations `wavenet demo` trains with, then ``overrides`` (by field name)."""
-    from wavenet_tf.bench_recipe import split_overrides
+    from wavenet_tf.apps.bench_recipe import split_overrides
 
     split = split_overrides(overrides or {})
     model = get_preset(DEMO_PRESET).replace(**split["model"])

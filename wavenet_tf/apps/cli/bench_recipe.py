@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from wavenet_tf.cli.common import (Formatter, add_report_flags, check_report, emit_report, fail, quiet_tensorflow,
+from wavenet_tf.apps.cli.common import (Formatter, add_report_flags, check_report, emit_report, fail, quiet_tensorflow,
                                    setup_logging, text_log)
 from wavenet_tf.core.presets import preset_names
 
@@ -14,7 +14,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "bench-recipe", help="training-recipe levers, each trained for the same CPU budget on bench-quality's audio",
         formatter_class=Formatter,
         description="Train the preset once per lever (learning rate, warm-up and cosine decay, target length, "
-                    "batch size, gradient clipping, input encoding, bfloat16; see wavenet_tf/bench_recipe.py) for "
+                    "batch size, gradient clipping, input encoding, bfloat16; see wavenet_tf/apps/bench_recipe.py) for "
                     "the same budget of CPU time, one after the other, on bench-quality's rendered instrument "
                     "audio, and score each on the held-out pieces with bench-quality's scorer, beside a "
                     "baseline run of the defaults. Prints a table; writes OUT/recipe.json and one run per "
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"--data {args.data}: expected a folder with train/ and heldout/ sub-folders.")
     check_report(args)
     quiet_tensorflow()
-    from wavenet_tf.bench_recipe import LEVERS, parse_lever, run_recipe_sweep
+    from wavenet_tf.apps.bench_recipe import LEVERS, parse_lever, run_recipe_sweep
 
     unknown = [name for name in (args.levers or "").split(",") if name and name not in LEVERS]
     if unknown:

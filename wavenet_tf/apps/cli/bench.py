@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from wavenet_tf.cli.common import Formatter, add_report_flags, check_report, emit_report, text_log
+from wavenet_tf.apps.cli.common import Formatter, add_report_flags, check_report, emit_report, text_log
 
 
 def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from wavenet_tf.cli.common import Formatter
+from wavenet_tf.apps.cli.common import Formatter
 
 
 def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:

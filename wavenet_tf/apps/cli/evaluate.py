@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 from typing import Callable, Iterator
 
-from wavenet_tf.cli.common import (Formatter, add_report_flags, check_report, emit_report, quiet_tensorflow,
+from wavenet_tf.apps.cli.common import (Formatter, add_report_flags, check_report, emit_report, quiet_tensorflow,
                                    setup_logging)
 from wavenet_tf.core.config import DataConfig, ModelConfig
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from wavenet_tf.cli.common import (Formatter, add_config_overrides, add_report_flags, check_report, config_overrides,
+from wavenet_tf.apps.cli.common import (Formatter, add_config_overrides, add_report_flags, check_report, config_overrides,
                                    emit_report, model_overrides, quiet_tensorflow, setup_logging)
 from wavenet_tf.core.config import DataConfig, ModelConfig
 from wavenet_tf.core.presets import get_preset, preset_names

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from wavenet_tf.cli.common import (Formatter, add_config_overrides, add_model_overrides, config_overrides,
+from wavenet_tf.apps.cli.common import (Formatter, add_config_overrides, add_model_overrides, config_overrides,
                                    model_overrides, quiet_tensorflow, setup_logging)
 from wavenet_tf.core.config import DataConfig, TrainConfig
 from wavenet_tf.core.presets import get_preset, preset_names

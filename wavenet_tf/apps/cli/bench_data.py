@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from wavenet_tf.cli.common import (Formatter, add_config_overrides, add_report_flags, check_report, config_overrides,
+from wavenet_tf.apps.cli.common import (Formatter, add_config_overrides, add_report_flags, check_report, config_overrides,
                                    emit_report, quiet_tensorflow, setup_logging, text_log)
 from wavenet_tf.core.config import DataConfig
 from wavenet_tf.core.presets import preset_names
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(False)
     check_report(args)
     quiet_tensorflow()
-    from wavenet_tf.bench_data import run_bench_data
+    from wavenet_tf.apps.bench_data import run_bench_data
 
     data = DataConfig().replace(**config_overrides(args, DataConfig))
     report = run_bench_data(args.data, args.preset, data, batches=args.batches, train_steps=args.train_steps,

@@ -3,7 +3,7 @@
 Three suites, each trained (or its run reused), exported and generated from:
 
 - ``melodies``: the built-in plucked-string melodies, trained exactly as `wavenet demo` trains
-  them (`wavenet_tf.demo.train_melodies`: its preset, budget and recipe). A lever (``--lever``)
+  them (`wavenet_tf.apps.demo.train_melodies`: its preset, budget and recipe). A lever (``--lever``)
   is a change of that recipe, trained and measured beside the demo's own, so one is judged in
   a few minutes.
 - ``instruments``: `wavenet bench-quality`'s rendered instruments, `small` for a CPU budget.
@@ -293,7 +293,7 @@ def run_melodies(out: Path, levers: dict[str, dict[str, Any]], draws: Sequence[D
                  seed: int, log: Callable[[str], None], steps: int | None = None) -> dict[str, Any]:
     """The demo's recipe, and each lever's change of it, on the built-in melodies."""
     from export.bundle import export_run
-    from wavenet_tf.demo import DEMO_STEPS, train_melodies, write_melodies
+    from wavenet_tf.apps.demo import DEMO_STEPS, train_melodies, write_melodies
 
     data = write_melodies(out / "data" / "melodies", seed)
     results = {}
@@ -320,7 +320,7 @@ def run_instruments(out: Path, cpu_minutes: float, draws: Sequence[Draw], seeds:
                     log: Callable[[str], None], overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """`small` on bench-quality's instruments for a CPU budget (a run already spent is only re-measured)."""
     from export.bundle import export_run
-    from wavenet_tf.bench_quality import held_out_bits, train_budgeted
+    from wavenet_tf.apps.bench_quality import held_out_bits, train_budgeted
     from wavenet_tf.quality_data import RenderSettings, render_quality_data
 
     data = out / "data" / "quality"
@@ -342,7 +342,7 @@ def run_vocoder(out: Path, cpu_minutes: float, draws: Sequence[Draw], seconds: f
                 overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """The mel-conditioned `vocoder` on espeak-ng voices; each held-out file vocoded from its own mel frames."""
     from export.bundle import export_run
-    from wavenet_tf.bench_quality import held_out_bits, train_budgeted, vocode_and_compare
+    from wavenet_tf.apps.bench_quality import held_out_bits, train_budgeted, vocode_and_compare
     from wavenet_tf.quality_data import RenderSettings, render_quality_data
 
     data = out / "data" / "quality"
