@@ -400,6 +400,15 @@ def create_app(bundle: Bundle, max_streams: int = 8, queue_limit: int = 16, max_
                   timeout=timeout, body_timeout=body_timeout, max_decodes=max_decodes, queue_limit=queue_limit,
                   api_key=api_key)
     batcher = batching.Batcher(bundle, capacity=max_streams, chunk=chunk, threads=threads, engine=step_engine)
+    if 0 < DEFAULT_TOP_K < bundle.card.quantization_channels:
+        # Every request that leaves top_k out truncates: settle the engine now, not on the first
+        # request (a native graph exported before top-k moves to the standard graph here, with
+        # its note in the engine line; `--engine native` refuses to start instead).
+        try:
+            batcher.model.need_top_k()
+        except NativeUnavailable:
+            batcher.close()
+            raise
     service = _Generation(bundle, batcher, max_streams, queue_limit, max_seconds, timeout, max_decodes)
 
     @asynccontextmanager
@@ -482,6 +491,7 @@ def _authorizer(api_key: str | None):
 # What each field takes, for messages about a value of the wrong JSON type (nothing is coerced).
 EXPECTED = {
     "seconds": "a number", "temperature": "a number", "seed": "an integer (a number without a fraction)",
+    "top_k": "an integer (a number without a fraction)",
     "speaker": "a label name (a string) or an id (an integer or ASCII digits)",
     "prime": "an excerpt index (an integer or ASCII digits), an excerpt name, or \"silence\"",
     "prime_audio": "base64 of an audio file (a string)", "mel_audio": "base64 of an audio file (a string)",

@@ -90,6 +90,7 @@ class StepModel:
         self._workspaces: OrderedDict[int, Workspace] = OrderedDict()
         self._full = self._cond = self._sampler = None
         self.native: ort.InferenceSession | None = None
+        self._native_top_k: tuple[ort.InferenceSession, bool] | None = None  # (session, takes top_k), cached
         self.session: ort.InferenceSession | None = None
         self.asked_engine = resolve_engine(engine)
         self.engine_note = self._open_engine(self.asked_engine)
@@ -113,8 +114,13 @@ class StepModel:
         """Make sure the engine can draw from the top k: a native graph exported before top-k sampling
         cannot, so ``auto`` moves every stream to the standard graph (their state is the same arrays),
         once, with the reason in ``engine_note``; an explicit ``native`` raises `NativeUnavailable`."""
+        # Known without the lock (the batcher holds it through every chunk, and the server asks on
+        # its event loop for each request): the graph draws any top-k, and so does a native graph
+        # that has the input. Only switching engines needs the lock.
+        if self._draws_top_k():
+            return
         with self.lock:
-            if self.native is None or supports_top_k(self.native):
+            if self._draws_top_k():
                 return
             if self.asked_engine == "native":
                 raise NativeUnavailable(OLD_GRAPH_NOTE)
@@ -123,6 +129,14 @@ class StepModel:
             self._workspaces.clear()
             self.session = make_session(str(self.bundle.file("step.onnx")), self.threads)
             self.native, self.engine, self.engine_note = None, "graph", OLD_GRAPH_NOTE
+
+    def _draws_top_k(self) -> bool:
+        native = self.native
+        if native is None:
+            return True
+        if self._native_top_k is None or self._native_top_k[0] is not native:
+            self._native_top_k = (native, supports_top_k(native))
+        return self._native_top_k[1]
 
     def top_ks(self, count: int, top_k) -> list[int]:
         """``top_k`` (one for all, or one per stream) as ``count`` checked ints; readies the engine for them."""

@@ -354,6 +354,9 @@ def test_an_unreadable_body_is_named_not_a_generic_parse_error(client, raw, says
     ({"seed": 1.5}, "seed"),
     ({"speaker": True}, "speaker"),       # was speaker 1
     ({"speaker": 1.5}, "speaker"),
+    ({"top_k": "2"}, "top_k"),            # the top_k merge had lost this message
+    ({"top_k": True}, "top_k"),
+    ({"top_k": 2.5}, "top_k"),
 ])
 def test_every_field_takes_one_json_type_and_nothing_is_coerced(client, body, field):
     response = client.post("/v1/generate", json={"seconds": 0.02, "speaker": 0, **body})
@@ -385,6 +388,8 @@ def test_null_is_refused_where_a_field_has_a_value_and_says_to_leave_it_out(clie
     error = _is_error_body(response)
     assert response.status_code == 400 and error["fields"] == ["seconds"]
     assert "leave seconds out" in error["error"] and "valid number" not in error["error"], error
+    error = _is_error_body(client.post("/v1/generate", json={"seconds": 0.02, "speaker": 0, "top_k": None}))
+    assert error["fields"] == ["top_k"] and "leave top_k out" in error["error"], error
     # Optional fields take null as "not given".
     assert client.post("/v1/generate", json={"seconds": 0.02, "speaker": 0, "prime": None}).status_code == 200
 

@@ -208,15 +208,25 @@ def test_the_server_draws_top_k_from_an_old_bundle_on_the_graph_or_says_why_not(
 
     from serving.server import create_app
 
+    from serving.native import NativeUnavailable
+    from wavenet_tf.core.sampling import DEFAULT_TOP_K
+
     old = _old_bundle(bundles["plain"], tmp_path / "old")
     body = {"seconds": 0.05, "top_k": 3, "seed": 4, "prime": "silence"}
-    with TestClient(create_app(old, step_engine="native")) as client:
-        refused = client.post("/v1/generate", json=body)
-        assert refused.status_code == 400 and refused.json()["fields"] == ["top_k"]
-        assert "predates top-k" in refused.json()["error"]
-    with TestClient(create_app(old)) as client:
+    assert 0 < DEFAULT_TOP_K < 64  # so every request that leaves top_k out truncates
+    # `--engine native` cannot draw the default: the server refuses to start (it started, then
+    # answered every default request with a 400), and `wavenet serve` says so in one line.
+    with pytest.raises(NativeUnavailable, match="predates top-k"):
+        create_app(old, step_engine="native")
+    from wavenet_tf.apps.cli import main
+
+    assert main(["serve", str(old), "--engine", "native", "--port", "0"]) == 2
+    # auto: the engine is settled at startup, before any request, and the engine line says why.
+    app = create_app(old)
+    assert app.state.batcher.model.engine == "graph" and "predates top-k" in app.state.batcher.model.engine_note
+    with TestClient(app) as client:
         assert client.post("/v1/generate", json=body).status_code == 200
-        assert client.app.state.batcher.model.engine == "graph"
+        assert client.post("/v1/generate", json={"seconds": 0.05, "prime": "silence"}).status_code == 200
 
 
 def test_every_default_comes_from_the_two_constants(tmp_path):

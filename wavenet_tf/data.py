@@ -473,7 +473,7 @@ class WindowMaker:
 
     def __init__(self, tracks: Sequence[Track | np.ndarray], receptive_field: int, target_length: int,
                  quantization_channels: int, seed: int, hop_length: int = 0, input_noise: float = 0.0,
-                 input_noise_fraction: float = 0.0):
+                 input_noise_fraction: float = 1.0):
         self.tracks = tracks
         self.receptive_field = receptive_field
         self.input_noise, self.input_noise_fraction = float(input_noise), float(input_noise_fraction)
@@ -540,7 +540,7 @@ def window_dataset(
     local_conditioning: bool = False,
     hop_length: int = 1,
     input_noise: float = 0.0,
-    input_noise_fraction: float = 0.0,
+    input_noise_fraction: float = 1.0,
 ):
     """An endless stream of training batches drawn at random from ``tracks``.
 

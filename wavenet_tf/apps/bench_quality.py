@@ -31,6 +31,7 @@ from typing import Any, Callable
 import numpy as np
 
 from wavenet_tf.core.mu_law import mu_law_encode
+from wavenet_tf.core.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_K
 from wavenet_tf.core.config import DataConfig, TrainConfig
 from wavenet_tf.quality import compare_to_source, listener_measures, lpc_bits
 from wavenet_tf.quality_data import RenderSettings, render_quality_data, write_wav16
@@ -148,8 +149,10 @@ def _middle(audio: np.ndarray, length: int) -> np.ndarray:
 
 
 def generate_and_measure(bundle_dir: Path, held_out_audio: list[np.ndarray], seconds: float, streams: int,
-                         out: Path, seed: int = 0, global_ids: list[int] | None = None) -> dict[str, Any]:
-    """Generate unprimed and primed audio from a bundle; listener measures of each, WAVs in ``out``."""
+                         out: Path, seed: int = 0, global_ids: list[int] | None = None,
+                         temperature: float = DEFAULT_TEMPERATURE, top_k: int = DEFAULT_TOP_K) -> dict[str, Any]:
+    """Generate unprimed and primed audio from a bundle (the generators' default draw unless told);
+    listener measures of each, WAVs in ``out``; the report records the draw."""
     from serving.bundle import load_bundle
     from serving.streaming_sampler import StreamingSampler
 
@@ -157,10 +160,11 @@ def generate_and_measure(bundle_dir: Path, held_out_audio: list[np.ndarray], sec
     rate = bundle.card.sample_rate
     r = bundle.card.receptive_field
     total = int(round(seconds * rate))
-    results: dict[str, Any] = {}
+    results: dict[str, Any] = {"draw": {"temperature": temperature, "top_k": top_k}}
     ids = None if global_ids is None else [global_ids[i % len(global_ids)] for i in range(streams)]
     for mode in ("unprimed", "primed"):
-        sampler = StreamingSampler(bundle, streams=streams, temperature=1.0, seed=seed, global_ids=ids)
+        sampler = StreamingSampler(bundle, streams=streams, temperature=temperature, top_k=top_k, seed=seed,
+                                   global_ids=ids)
         if mode == "primed":
             # Each stream continues a receptive field from the middle of a different held-out
             # file (a file's end is its fade-out: near-silence would prime near-silence).
@@ -179,7 +183,8 @@ def generate_and_measure(bundle_dir: Path, held_out_audio: list[np.ndarray], sec
 
 
 def vocode_and_compare(bundle_dir: Path, sources: list[np.ndarray], seconds: float, out: Path,
-                       seed: int = 0, temperature: float = 1.0, top_k: int = 0) -> dict[str, Any]:
+                       seed: int = 0, temperature: float = DEFAULT_TEMPERATURE,
+                       top_k: int = DEFAULT_TOP_K) -> dict[str, Any]:
     """Vocode each source from its own mel frames; compare with it and, as a control, with the next source."""
     from serving.bundle import load_bundle
     from serving.generate import mel_frames
@@ -212,6 +217,7 @@ def vocode_and_compare(bundle_dir: Path, sources: list[np.ndarray], seconds: flo
         "source_voiced_fraction": mean(pick("source_voiced_fraction")),
         "f0_error_cents": mean(pick("f0_error_cents")),
         "engine": "streaming sampler",
+        "draw": {"temperature": temperature, "top_k": top_k},
     }
 
 

@@ -342,6 +342,7 @@ def run_vocoder(out: Path, cpu_minutes: float, draws: Sequence[Draw], seconds: f
                 overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """The mel-conditioned `vocoder` on espeak-ng voices; each held-out file vocoded from its own mel frames."""
     from export.bundle import export_run
+    from serving.bundle import load_bundle
     from wavenet_tf.apps.bench_quality import held_out_bits, train_budgeted, vocode_and_compare
     from wavenet_tf.quality_data import RenderSettings, render_quality_data
 
@@ -354,6 +355,7 @@ def run_vocoder(out: Path, cpu_minutes: float, draws: Sequence[Draw], seconds: f
     bits = held_out_bits(run, data / "speech" / "heldout", cache)
     export_run(run, bundle, log=lambda *_: None)
     speech = [audio for _, audio in _held_out(run, data / "speech" / "heldout", cache)][:files]
+    rate = load_bundle(bundle).card.sample_rate
     by_draw = {}
     for draw in draws:
         log(f"  vocoder: {len(speech)} held-out files from their mel frames, {draw.label}")
@@ -361,7 +363,7 @@ def run_vocoder(out: Path, cpu_minutes: float, draws: Sequence[Draw], seconds: f
                                                  seed, **draw.sampler_kwargs())
     return {"cpu_minutes_budget": cpu_minutes, "cpu_minutes_used": round(state.get("cpu_seconds", 0.0) / 60.0, 2),
             "steps": state["step"], "held_out_bits": bits["overall"], "generated": by_draw,
-            "data": {"files": mean_row([sound_row(a, 16000, None) for a in speech])}}
+            "data": {"files": mean_row([sound_row(a, rate, None) for a in speech])}}
 
 
 # --- the report -----------------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ def claim_folder(out: Path) -> None:
     (out / DEMO_MARKER).write_text("written by `wavenet demo`; a later demo may replace run/, bundle/ and data/\n")
 
 
-# The demo's recipe, measured with `wavenet bench-sound` (docs/quality.md, "Sound"). Every field
+# The demo's recipe, measured with `wavenet bench-sound` (docs/sound.md). Every field
 # here is what makes its audio pitched within a few CPU-minutes; `bench-sound --lever` measures a change.
 DEMO_PRESET = "tiny"
 DEMO_STEPS = 1500

@@ -23,7 +23,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
                     "rendered instruments, `small` for --instrument-cpu-minutes) and vocoder (the mel-conditioned "
                     "`vocoder` on espeak-ng voices for --vocoder-cpu-minutes, vocoding held-out speech). The "
                     "instruments and vocoder need `make quality-deps`. Writes OUT/report.json, OUT/sound.md and "
-                    "OUT/spectrograms.png; runs already spent are measured again, not retrained.",
+                    "OUT/spectrograms.png. Instrument and vocoder runs already spent are measured again, not retrained; melody runs are always retrained (each is a few minutes).",
         epilog="examples:\n  wavenet bench-sound --suites melodies                       # a few minutes\n"
                "  wavenet bench-sound --suites melodies --lever clean:input_noise=0 --lever seed1:seed=1\n"
                "  wavenet bench-sound --suites melodies --draws 1.0,1.0/3,0.8/8 --seeds 6\n"

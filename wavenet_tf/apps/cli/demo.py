@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from wavenet_tf.apps.cli.common import Formatter, quiet_tensorflow
+from wavenet_tf.apps.cli.common import Formatter, fail, quiet_tensorflow
 
 
 def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -28,5 +28,7 @@ def run(args: argparse.Namespace) -> int:
     quiet_tensorflow()
     from wavenet_tf.apps.demo import DEMO_STEPS, run_demo
 
-    run_demo(args.out, steps=args.steps or DEMO_STEPS, seconds=args.seconds, seed=args.seed)
+    if args.steps is not None and args.steps < 1:
+        return fail(f"--steps must be >= 1 (default {DEMO_STEPS}), got {args.steps}.")
+    run_demo(args.out, steps=DEMO_STEPS if args.steps is None else args.steps, seconds=args.seconds, seed=args.seed)
     return 0

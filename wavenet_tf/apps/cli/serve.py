@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from wavenet_tf.apps.cli.common import Formatter
+from wavenet_tf.apps.cli.common import Formatter, fail
 
 
 def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -61,8 +61,12 @@ def run(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1") and api_key is None:
         print(f"warning: serving on {args.host} without an API key: anyone who can reach the port can generate "
               "(set --api-key or WAVENET_API_KEY)", file=sys.stderr)
-    serve(bundle, host=args.host, port=args.port, max_streams=args.max_streams, queue_limit=args.queue_limit,
-          max_seconds=args.max_seconds, threads=args.threads, max_body_bytes=args.max_body_bytes,
-          step_engine=args.engine,
-          timeout=args.timeout, api_key=api_key)
+    from serving.native import NativeUnavailable
+
+    try:
+        serve(bundle, host=args.host, port=args.port, max_streams=args.max_streams, queue_limit=args.queue_limit,
+              max_seconds=args.max_seconds, threads=args.threads, max_body_bytes=args.max_body_bytes,
+              step_engine=args.engine, timeout=args.timeout, api_key=api_key)
+    except NativeUnavailable as error:  # --engine native with a bundle or a machine it cannot run on
+        return fail(f"wavenet serve: {error}")
     return 0
