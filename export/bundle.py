@@ -36,6 +36,7 @@ from serving.excerpts import EXCERPTS_FOLDER, choose_excerpts, write_excerpts
 from wavenet_tf.model import WaveNet
 from wavenet_tf.core.card import (BUNDLE_FORMAT_VERSION, DataCleaning, GlobalConditioning, GraphContract,
                                   LocalConditioning, ModelCard, StepState, TrainingSummary)
+from wavenet_tf.core.sampling import JITTER_TOP_K
 from wavenet_tf.core.step_arrays import StepArrays
 from wavenet_tf.step_weights import step_arrays
 from wavenet_tf.core.files import file_digest, read_json
@@ -147,6 +148,9 @@ def build_card(run: Path, step: StepArrays, opset: int) -> ModelCard:
         step=StepState(tuple(map(tuple, step.delays.tolist())), tuple(map(tuple, step.residual_offsets.tolist()))),
         opset=opset,
         graphs={},
+        # A model trained on jittered inputs keeps a tone when drawn from its top classes; its
+        # generators draw that way unless told (a clean-trained model draws from every class).
+        draw_top_k=JITTER_TOP_K if data.input_noise > 0 else None,
     )
     return dataclasses.replace(card, graphs=graph_contract(card))
 

@@ -137,14 +137,14 @@ import soundfile
 
 from serving.excerpts import excerpt_name, level
 from serving.generate import resolve_prime
-from wavenet_tf.core.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_K
+from wavenet_tf.core.sampling import DEFAULT_TEMPERATURE
 
 for entry in bundle.excerpts:
     print(f"excerpt {excerpt_name(entry):10s} label {entry.get('label')}  from {entry.get('source')}")
 num = int(SECONDS * rate)
 
 
-def generate(temperature=DEFAULT_TEMPERATURE, top_k=DEFAULT_TOP_K, prime="excerpt", global_id=1, seed=0):
+def generate(temperature=DEFAULT_TEMPERATURE, top_k=None, prime="excerpt", global_id=1, seed=0):  # None: the card's
     audio, _ = resolve_prime(bundle, prime, streams=1, seed=seed, global_ids=[global_id])
     sampler = StreamingSampler(bundle, temperature=temperature, top_k=top_k, seed=seed, global_ids=[global_id])
     sampler.prime(None if audio is None else audio[0])
@@ -178,7 +178,8 @@ display(Audio(from_excerpt, rate=rate))
 # (**exposure bias**). Two things fight it, and the model above has both: it was trained on
 # *jittered* inputs (`DataConfig.input_noise`: each window's inputs, never its targets, moved
 # by rounded Gaussian noise of its own σ up to 6 classes), so it has learned to pull an
-# off-key past back to the tone; and the default draw (`DEFAULT_TOP_K`) never takes a class
+# off-key past back to the tone; and its default draw (`card.default_top_k`, which export sets
+# for a jitter-trained model) never takes a class
 # from the tail. The table measures the same model, the same excerpt, four draws, three
 # seeds each, as a listener would (`wavenet_tf.quality.listener_measures`): **periodicity**
 # (normalized autocorrelation at the pitch lag: 1 for a steady tone, near 0 for noise),
@@ -187,7 +188,8 @@ display(Audio(from_excerpt, rate=rate))
 # %%
 from wavenet_tf.quality import listener_measures
 
-draws = {"T 1, every class": (1.0, 0), f"T 1, top-{DEFAULT_TOP_K} (default)": (DEFAULT_TEMPERATURE, DEFAULT_TOP_K),
+top_k = bundle.card.default_top_k
+draws = {"T 1, every class": (1.0, 0), f"T 1, top-{top_k} (default)": (DEFAULT_TEMPERATURE, top_k),
          "T 0.7, every class": (0.7, 0), "T 0 (argmax)": (0.0, 0)}
 heard = {}
 for name, (temperature, top_k) in draws.items():
@@ -211,7 +213,7 @@ for ax, (name, clip) in zip(axes, heard.items()):
 axes[-1].set_xlabel("s")
 plt.tight_layout()
 plt.show()
-display(Audio(heard[f"T 1, top-{DEFAULT_TOP_K} (default)"], rate=rate))
+display(Audio(heard[f"T 1, top-{top_k} (default)"], rate=rate))
 display(Audio(heard["T 1, every class"], rate=rate))
 
 # %% [markdown]

@@ -11,7 +11,7 @@ import numpy as np
 from serving.bundle import Bundle
 from serving.step_model import StepModel, Stream
 from wavenet_tf.core.mu_law import mu_law_decode
-from wavenet_tf.core.sampling import DEFAULT_TOP_K, effective_temperature
+from wavenet_tf.core.sampling import effective_temperature
 
 
 @dataclass(eq=False)  # a request is itself: found in the slots by identity, never by its arrays
@@ -33,7 +33,7 @@ class Request:
     deliver: Callable[[np.ndarray | None], None]
     prime: np.ndarray | None = None
     mel: np.ndarray | None = None
-    top_k: int = DEFAULT_TOP_K
+    top_k: int | None = None  # None: the bundle's default
     done: int = 0
     cancelled: bool = False
     stream: Stream | None = None
@@ -86,7 +86,7 @@ class Batcher:
         effective_temperature(request.temperature)  # NaN and infinity: ValueError, named
         # A bad k is a ValueError; a bundle whose native graph predates top-k moves to the graph
         # engine now (`StepModel.need_top_k`), not in the worker.
-        model.top_ks(1, request.top_k)
+        model.top_ks(1, model.default_top_k if request.top_k is None else request.top_k)
         if model.global_conditioning and not (request.global_id is not None
                                               and 0 <= request.global_id < model.global_classes):
             raise ValueError(f"a globally conditioned bundle needs a global id in [0, {model.global_classes}), "

@@ -12,18 +12,20 @@ import numpy as np
 from serving.bundle import Bundle
 from serving.onnx_step import make_session
 from wavenet_tf.core.mu_law import silence_class
-from wavenet_tf.core.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_K, naive_generation
+from wavenet_tf.core.sampling import DEFAULT_TEMPERATURE, naive_generation
 
 
 def naive_generate_classes(
     bundle: Bundle, num_samples: int, uniforms: np.ndarray, temperature: float = DEFAULT_TEMPERATURE,
     prime_classes: np.ndarray | None = None, global_ids=None, mel: np.ndarray | None = None, threads: int = 1,
-    top_k: int = DEFAULT_TOP_K,
+    top_k: int | None = None,
 ) -> np.ndarray:
     """``(B, num_samples)`` classes. ``uniforms`` is ``(num_samples, B)``, consumed in that order
     (one row per step; column k is a `StreamingSampler`'s stream k's draws: ``stream_generator(seed, k)``);
-    ``temperature`` and ``top_k`` as in `wavenet_tf.core.sampling.sample_classes`."""
+    ``temperature`` and ``top_k`` as in `wavenet_tf.core.sampling.sample_classes` (``top_k`` None: the
+    bundle's default, as every generator draws)."""
     card = bundle.card
+    top_k = card.default_top_k if top_k is None else top_k
     q, r = card.quantization_channels, card.receptive_field
     batch = uniforms.shape[1]
     session = make_session(str(bundle.file("wavenet.onnx")), threads)

@@ -400,10 +400,10 @@ def create_app(bundle: Bundle, max_streams: int = 8, queue_limit: int = 16, max_
                   timeout=timeout, body_timeout=body_timeout, max_decodes=max_decodes, queue_limit=queue_limit,
                   api_key=api_key)
     batcher = batching.Batcher(bundle, capacity=max_streams, chunk=chunk, threads=threads, engine=step_engine)
-    if 0 < DEFAULT_TOP_K < bundle.card.quantization_channels:
-        # Every request that leaves top_k out truncates: settle the engine now, not on the first
-        # request (a native graph exported before top-k moves to the standard graph here, with
-        # its note in the engine line; `--engine native` refuses to start instead).
+    if 0 < bundle.card.default_top_k < bundle.card.quantization_channels:
+        # Every request that leaves top_k out truncates (the card's default draw): settle the engine
+        # now, not on the first request (a native graph exported before top-k moves to the standard
+        # graph here, with its note in the engine line; `--engine native` refuses to start instead).
         try:
             batcher.model.need_top_k()
         except NativeUnavailable:
@@ -421,7 +421,7 @@ def create_app(bundle: Bundle, max_streams: int = 8, queue_limit: int = 16, max_
     app.state.batcher = batcher
     app.add_middleware(_BodyGuard, max_bytes=max_body_bytes, timeout=body_timeout, sample_rate=service.rate)
     app.openapi = lambda: _openapi_without_422(app)
-    body_model = _request_model(max_seconds, bundle.card.quantization_channels)
+    body_model = _request_model(max_seconds, bundle.card.quantization_channels, bundle.card.default_top_k)
     _add_error_handlers(app, body_model, vocoder=bundle.local_conditioning)
     authorized = _authorizer(api_key)
     _add_read_routes(app, service, authorized, clip_bytes_limit(max_body_bytes))
@@ -447,16 +447,17 @@ def _check_limits(queue_limit: int, api_key: str | None, **positive: float) -> N
         check_api_key(api_key, "api_key")
 
 
-def _request_model(max_seconds: float, classes: int) -> type[GenerateRequest]:
-    """`GenerateRequest` with this server's length limit and its model's class count (top_k's bound), in the
-    OpenAPI schema too (clients, fuzzers and the page see them)."""
+def _request_model(max_seconds: float, classes: int, default_top_k: int | None = None) -> type[GenerateRequest]:
+    """`GenerateRequest` with this server's length limit, its model's class count (top_k's bound) and the
+    model's default top-k (its card's), in the OpenAPI schema too (clients, fuzzers and the page see them)."""
     top_k = GenerateRequest.model_fields["top_k"]
     return create_model(
         "Body", __base__=GenerateRequest,
         seconds=(float, Field(min(2.0, max_seconds), gt=0, le=max_seconds, allow_inf_nan=False,
                               description=f"seconds of audio, at most {max_seconds:g}")),
-        top_k=(JsonInt, Field(top_k.default, ge=0, le=classes,
-                              description=f"{top_k.description}; at most the model's {classes} classes")),
+        top_k=(JsonInt, Field(top_k.default if default_top_k is None else default_top_k, ge=0, le=classes,
+                              description=f"{top_k.description}; at most the model's {classes} classes; "
+                                          "the default is this model's")),
     )
 
 

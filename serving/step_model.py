@@ -34,7 +34,7 @@ from serving.stream import Stream
 from serving.workspace import Workspace
 from wavenet_tf.core.mu_law import mu_law_encode, silence_class
 from wavenet_tf.core.ring_buffer import RingBuffer
-from wavenet_tf.core.sampling import (DEFAULT_TEMPERATURE, DEFAULT_TOP_K, check_top_k, effective_temperature,
+from wavenet_tf.core.sampling import (DEFAULT_TEMPERATURE, check_top_k, effective_temperature,
                                       stream_generator)
 
 # The native engine generates at most this many samples per call (bounds the uniforms and
@@ -86,6 +86,7 @@ class StepModel:
         self.local_conditioning = bundle.local_conditioning
         self.global_classes = card.global_conditioning.classes if self.global_conditioning else None
         self.hop = bundle.hop_length
+        self.default_top_k = card.default_top_k  # what streams draw from unless told (the card's, else every class)
         self.lock = threading.RLock()  # held while stream state moves: advance, seating, a stream's reads
         self._workspaces: OrderedDict[int, Workspace] = OrderedDict()
         self._full = self._cond = self._sampler = None
@@ -152,7 +153,7 @@ class StepModel:
 
     def open_streams(self, count: int = 1, prime: np.ndarray | None = None, *, seed: int = 0,
                      temperature: float | Sequence[float] = DEFAULT_TEMPERATURE,
-                     top_k: int | Sequence[int] = DEFAULT_TOP_K, global_ids=None, mel: np.ndarray | None = None,
+                     top_k: int | Sequence[int] | None = None, global_ids=None, mel: np.ndarray | None = None,
                      prime_classes: np.ndarray | None = None) -> list[Stream]:
         """``count`` streams, primed together in one pass of the full-sequence graph.
 
@@ -166,14 +167,15 @@ class StepModel:
             temperature: one for all, or one per stream; at or below
                 `wavenet_tf.core.sampling.GREEDY_TEMPERATURE` the most likely class is taken.
             top_k: one for all, or one per stream: draw only from the k most likely classes
-                (ties at the k-th all kept); 0 (or the class count) draws from every class.
+                (ties at the k-th all kept); 0 (or the class count) draws from every class;
+                None: the bundle's default (``card.default_top_k``).
             global_ids: each stream's global class id (globally conditioned bundles).
             mel: ``(count, frames, n_mels)`` or ``(frames, n_mels)`` log-mel frames (locally
                 conditioned bundles); a stream can reach ``frames · hop`` samples, prime included.
             prime_classes: ``(count, P)`` classes fed whole from time 0 instead of ``prime``.
         """
         temperatures = [effective_temperature(t) for t in np.broadcast_to(np.asarray(temperature, float), (count,))]
-        top_ks = self.top_ks(count, top_k)
+        top_ks = self.top_ks(count, self.default_top_k if top_k is None else top_k)
         ids = self._global_ids(count, global_ids)
         frames = self._mel(count, mel)
         classes, start = self._prime_classes(count, prime, prime_classes)
@@ -185,7 +187,7 @@ class StepModel:
                 for k in range(count)]
 
     def open_stream(self, prime: np.ndarray | None = None, *, seed: int = 0, temperature: float = DEFAULT_TEMPERATURE,
-                    top_k: int = DEFAULT_TOP_K, global_id: int | None = None, mel: np.ndarray | None = None) -> Stream:
+                    top_k: int | None = None, global_id: int | None = None, mel: np.ndarray | None = None) -> Stream:
         """One stream (`open_streams` with one of each): e.g. a server request's."""
         return self.open_streams(1, prime, seed=seed, temperature=temperature, top_k=top_k,
                                  global_ids=None if global_id is None else [global_id],

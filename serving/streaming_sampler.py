@@ -9,7 +9,7 @@ import numpy as np
 from serving.bundle import Bundle
 from serving.step_model import StepModel, Stream
 from wavenet_tf.core.mu_law import mu_law_decode
-from wavenet_tf.core.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_K, effective_temperature
+from wavenet_tf.core.sampling import DEFAULT_TEMPERATURE, effective_temperature
 
 
 class StreamingSampler:
@@ -47,7 +47,7 @@ class StreamingSampler:
 
     def __init__(self, bundle: Bundle, streams: int = 1, temperature: float = DEFAULT_TEMPERATURE, seed: int = 0,
                  threads: int = 1, global_ids=None, mel: np.ndarray | None = None, engine: str | None = None,
-                 top_k: int = DEFAULT_TOP_K):
+                 top_k: int | None = None):
         self.bundle = bundle
         self.streams = streams
         self.seed = seed
@@ -62,7 +62,7 @@ class StreamingSampler:
         self.states: list[Stream] | None = None  # the primed streams; None until `prime`
         self._seed = seed
         self.temperature = temperature
-        self.top_k = top_k
+        self.top_k = model.default_top_k if top_k is None else top_k
 
     @property
     def engine(self) -> str:

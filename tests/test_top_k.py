@@ -209,13 +209,22 @@ def test_the_server_draws_top_k_from_an_old_bundle_on_the_graph_or_says_why_not(
     from serving.server import create_app
 
     from serving.native import NativeUnavailable
-    from wavenet_tf.core.sampling import DEFAULT_TOP_K
 
     old = _old_bundle(bundles["plain"], tmp_path / "old")
     body = {"seconds": 0.05, "top_k": 3, "seed": 4, "prime": "silence"}
-    assert 0 < DEFAULT_TOP_K < 64  # so every request that leaves top_k out truncates
-    # `--engine native` cannot draw the default: the server refuses to start (it started, then
-    # answered every default request with a 400), and `wavenet serve` says so in one line.
+    # A card that draws from every class by default: the native engine serves, and a request
+    # that asks for top_k is refused by name.
+    with TestClient(create_app(old, step_engine="native")) as client:
+        refused = client.post("/v1/generate", json=body)
+        assert refused.status_code == 400 and refused.json()["fields"] == ["top_k"]
+        assert "predates top-k" in refused.json()["error"]
+    # A card whose default draw truncates (a jitter-trained model's): every request that leaves
+    # top_k out truncates, so `--engine native` refuses to start (it would answer each with a 400)
+    # and `wavenet serve` says so in one line.
+    card = json.loads((old.path / "model.json").read_text())
+    (old.path / "model.json").write_text(json.dumps({**card, "draw": {"top_k": 3}}))
+    old = load_bundle(old.path)
+    assert old.card.default_top_k == 3
     with pytest.raises(NativeUnavailable, match="predates top-k"):
         create_app(old, step_engine="native")
     from wavenet_tf.apps.cli import main
@@ -230,7 +239,9 @@ def test_the_server_draws_top_k_from_an_old_bundle_on_the_graph_or_says_why_not(
 
 
 def test_every_default_comes_from_the_two_constants(tmp_path):
-    # Other values in sampling.py's two lines, before anything imports it: every default must follow.
+    # Other values in sampling.py's two lines, before anything imports it: every default must follow
+    # (None where the default is the bundle's own, `ModelCard.default_top_k`, itself DEFAULT_TOP_K
+    # for a card without a draw).
     script = r"""
 import importlib.util, inspect, json, re, sys
 spec = importlib.util.find_spec("wavenet_tf.core.sampling")
@@ -264,6 +275,8 @@ found = {
     "request": [None, Request.__dataclass_fields__["top_k"].default],
     "server": [GenerateRequest.model_fields["temperature"].default, GenerateRequest.model_fields["top_k"].default],
 }
+from wavenet_tf.core.card import ModelCard
+found["card"] = [None, ModelCard.default_top_k.fget(type("Card", (), {"draw_top_k": None})())]
 args = build_parser().parse_args(["generate", "b", "--seconds", "1", "--out", "x.wav"])
 found["cli"] = [args.temperature, args.top_k]
 print(json.dumps(found))
@@ -271,4 +284,49 @@ print(json.dumps(found))
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
     for name, (temperature, top_k) in json.loads(out.stdout.strip().splitlines()[-1]).items():
-        assert temperature in (0.625, None) and top_k == 7, name
+        assert temperature in (0.625, None) and top_k in (7, None), name
+        # The generators that hold a bundle take its default (None), the rest the constant.
+        assert (top_k is None) == (name in ("sampler", "open_streams", "open_stream", "serving_naive", "request",
+                                            "cli")), name
+
+
+def test_a_jitter_trained_model_draws_from_its_top_classes_by_default_and_a_clean_one_from_every_class(tmp_path):
+    # Measured (docs/sound.md): a model trained on jittered inputs keeps a tone when drawn from its
+    # 3 most likely classes; a clean-trained one drawn that way only gets quieter. Export records
+    # the first in the card, and every generator that holds a bundle defaults to the card's draw.
+    from fastapi.testclient import TestClient
+
+    from export.bundle import export_run
+    from serving.server import create_app
+    from tests.helpers import make_run
+    from wavenet_tf.apps.cli import build_parser
+    from wavenet_tf.core.presets import get_preset
+    from wavenet_tf.core.sampling import DEFAULT_TOP_K, JITTER_TOP_K
+
+    config = get_preset("tiny", residual_channels=8, gate_channels=8, skip_channels=16)
+    bundles = {}
+    for name, noise in (("clean", 0.0), ("jittered", 6.0)):
+        make_run(tmp_path / f"run-{name}", config)
+        record = json.loads((tmp_path / f"run-{name}" / "config.json").read_text())
+        record["data"]["input_noise"] = noise
+        (tmp_path / f"run-{name}" / "config.json").write_text(json.dumps(record))
+        export_run(tmp_path / f"run-{name}", tmp_path / name, log=lambda *_: None)
+        bundles[name] = load_bundle(tmp_path / name)
+    assert json.loads((tmp_path / "jittered" / "model.json").read_text())["draw"] == {"top_k": JITTER_TOP_K}
+    assert "draw" not in json.loads((tmp_path / "clean" / "model.json").read_text())
+    for name, expected in (("clean", DEFAULT_TOP_K), ("jittered", JITTER_TOP_K)):
+        bundle = bundles[name]
+        assert bundle.card.default_top_k == expected
+        assert StreamingSampler(bundle).top_k == expected and StepModel(bundle).open_stream().top_k == expected
+        with TestClient(create_app(bundle)) as client:
+            schema = client.get("/openapi.json").json()["components"]["schemas"]["Body"]["properties"]["top_k"]
+            assert schema["default"] == expected, name
+        # Unasked, the sampler draws what an explicit top_k of the card's value draws.
+        assert np.array_equal(StreamingSampler(bundle, seed=3).generate_classes(300),
+                              StreamingSampler(bundle, seed=3, top_k=expected).generate_classes(300))
+    assert build_parser().parse_args(["generate", "b", "--seconds", "1", "--out", "x.wav"]).top_k is None
+    # A damaged draw is named.
+    card = json.loads((tmp_path / "jittered" / "model.json").read_text())
+    (tmp_path / "jittered" / "model.json").write_text(json.dumps({**card, "draw": {"top_k": 999}}))
+    with pytest.raises(ValueError, match='"draw" must give top_k'):
+        load_bundle(tmp_path / "jittered")

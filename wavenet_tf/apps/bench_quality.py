@@ -31,7 +31,7 @@ from typing import Any, Callable
 import numpy as np
 
 from wavenet_tf.core.mu_law import mu_law_encode
-from wavenet_tf.core.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_K
+from wavenet_tf.core.sampling import DEFAULT_TEMPERATURE
 from wavenet_tf.core.config import DataConfig, TrainConfig
 from wavenet_tf.quality import compare_to_source, listener_measures, lpc_bits
 from wavenet_tf.quality_data import RenderSettings, render_quality_data, write_wav16
@@ -150,7 +150,7 @@ def _middle(audio: np.ndarray, length: int) -> np.ndarray:
 
 def generate_and_measure(bundle_dir: Path, held_out_audio: list[np.ndarray], seconds: float, streams: int,
                          out: Path, seed: int = 0, global_ids: list[int] | None = None,
-                         temperature: float = DEFAULT_TEMPERATURE, top_k: int = DEFAULT_TOP_K) -> dict[str, Any]:
+                         temperature: float = DEFAULT_TEMPERATURE, top_k: int | None = None) -> dict[str, Any]:
     """Generate unprimed and primed audio from a bundle (the generators' default draw unless told);
     listener measures of each, WAVs in ``out``; the report records the draw."""
     from serving.bundle import load_bundle
@@ -160,6 +160,7 @@ def generate_and_measure(bundle_dir: Path, held_out_audio: list[np.ndarray], sec
     rate = bundle.card.sample_rate
     r = bundle.card.receptive_field
     total = int(round(seconds * rate))
+    top_k = bundle.card.default_top_k if top_k is None else top_k  # the bundle's own default draw
     results: dict[str, Any] = {"draw": {"temperature": temperature, "top_k": top_k}}
     ids = None if global_ids is None else [global_ids[i % len(global_ids)] for i in range(streams)]
     for mode in ("unprimed", "primed"):
@@ -184,13 +185,14 @@ def generate_and_measure(bundle_dir: Path, held_out_audio: list[np.ndarray], sec
 
 def vocode_and_compare(bundle_dir: Path, sources: list[np.ndarray], seconds: float, out: Path,
                        seed: int = 0, temperature: float = DEFAULT_TEMPERATURE,
-                       top_k: int = DEFAULT_TOP_K) -> dict[str, Any]:
+                       top_k: int | None = None) -> dict[str, Any]:
     """Vocode each source from its own mel frames; compare with it and, as a control, with the next source."""
     from serving.bundle import load_bundle
     from serving.generate import mel_frames
     from serving.streaming_sampler import StreamingSampler
 
     bundle = load_bundle(bundle_dir)
+    top_k = bundle.card.default_top_k if top_k is None else top_k  # the bundle's own default draw
     rate, r = bundle.card.sample_rate, bundle.card.receptive_field
     rows = []
     for i, source in enumerate(sources):

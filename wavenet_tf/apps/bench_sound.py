@@ -473,12 +473,13 @@ def run_bench_sound(out: str | Path = "bench_out/sound", suites: Sequence[str] =
                     vocoder_cpu_minutes: float = 30.0, seed: int = 0, melody_steps: int | None = None,
                     log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train (or reuse), export, generate and measure every suite; writes the report, table and figure."""
-    from wavenet_tf.core.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_K
+    from wavenet_tf.core.sampling import DEFAULT_TEMPERATURE, JITTER_TOP_K
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    draws = list(draws or [Draw(DEFAULT_TEMPERATURE, DEFAULT_TOP_K), Draw(1.0, 0)])
-    draws = list(dict.fromkeys(draws))  # the default draw first, each once
+    # The two default draws: a jitter-trained model's (the melodies') and a clean one's (every class).
+    draws = list(draws or [Draw(DEFAULT_TEMPERATURE, JITTER_TOP_K), Draw(DEFAULT_TEMPERATURE, 0)])
+    draws = list(dict.fromkeys(draws))  # each once
     started = time.perf_counter()
     report: dict[str, Any] = {"draws": [d.label for d in draws], "seeds": seeds, "seconds": seconds}
     if "melodies" in suites:

@@ -150,6 +150,15 @@ class ModelCard:
     graphs: dict[str, GraphContract]
     files: dict[str, str] | None = None
     excerpts: tuple[dict[str, Any], ...] | None = None
+    # The top-k its generators draw with unless told (``model.json``'s "draw"); None: DEFAULT_TOP_K.
+    draw_top_k: int | None = None
+
+    @property
+    def default_top_k(self) -> int:
+        """The top-k generation uses unless told: the card's own, else `DEFAULT_TOP_K` (every class)."""
+        from wavenet_tf.core.sampling import DEFAULT_TOP_K
+
+        return DEFAULT_TOP_K if self.draw_top_k is None else self.draw_top_k
 
     @property
     def num_layers(self) -> int:
@@ -182,7 +191,8 @@ class ModelCard:
             training=TrainingSummary(**{k: training.get(k) for k in TrainingSummary.__dataclass_fields__})
             if isinstance(training, dict) else None,
             data=data, step=step, opset=card.get("opset"), graphs=graphs, files=files,
-            excerpts=_excerpts(card, files, path), **{name: card[name] for name in _SIZES})
+            excerpts=_excerpts(card, files, path), draw_top_k=_draw_top_k(card, config, path),
+            **{name: card[name] for name in _SIZES})
 
     def to_dict(self) -> dict[str, Any]:
         """The card as ``model.json`` holds it (keys in export's order)."""
@@ -204,6 +214,8 @@ class ModelCard:
             out["files"] = dict(self.files)
         if self.excerpts is not None:
             out["excerpts"] = [dict(entry) for entry in self.excerpts]
+        if self.draw_top_k is not None:
+            out["draw"] = {"top_k": self.draw_top_k}
         return out
 
     def _conditioning_dict(self) -> dict[str, Any]:
@@ -350,6 +362,17 @@ def _data(card: dict[str, Any], path: Path) -> DataCleaning | None:
     # A card may record only some settings; the others are what every run used before.
     return DataCleaning(**{**DEFAULT_CLEANING, **{k: data[k] for k in DEFAULT_CLEANING if k in data}},
                         n_fft=data.get("n_fft"), fmin=data.get("fmin"), fmax=data.get("fmax"))
+
+
+def _draw_top_k(card: dict[str, Any], config: ModelConfig, path: Path) -> int | None:
+    """The card's default top-k ("draw", added within format 2: older cards have none)."""
+    draw = card.get("draw")
+    if draw is None:
+        return None
+    top_k = draw.get("top_k") if isinstance(draw, dict) else None
+    if not (isinstance(top_k, int) and not isinstance(top_k, bool) and 0 <= top_k <= config.quantization_channels):
+        _fail(path, "\"draw\"", f"must give top_k, a whole number from 0 to {config.quantization_channels}")
+    return top_k
 
 
 def _excerpts(card: dict[str, Any], files: dict[str, str], path: Path) -> tuple[dict[str, Any], ...] | None:

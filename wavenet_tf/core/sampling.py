@@ -25,7 +25,12 @@ GREEDY_TEMPERATURE = 1e-3
 # server's request fields and its page, `StreamingSampler`, `StepModel.open_streams` and the
 # naive reference all read these two, so changing them here changes every default at once.
 DEFAULT_TEMPERATURE = 1.0  # the model's own distribution
-DEFAULT_TOP_K = 3  # the 3 most likely classes: a tail draw is an error the model builds on (0: every class)
+DEFAULT_TOP_K = 0  # 0: draw from every class (no truncation)
+# The draw export records in the card of a model trained with input jitter (DataConfig.input_noise):
+# the 3 most likely classes. Such a model pulls an off past back to a tone, and a class from the
+# tail is the error that derails it; a clean-trained model drawn this way only gets quieter
+# (docs/sound.md). A bundle's card.default_top_k is what its generators use unless told.
+JITTER_TOP_K = 3
 
 
 def effective_temperature(temperature: float) -> float:

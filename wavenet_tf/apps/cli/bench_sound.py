@@ -35,8 +35,8 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
                        help="a change of the demo's recipe (model, data or training fields) trained and measured "
                             "beside it on the melodies (repeatable)")
     sound.add_argument("--draws", default=None, metavar="T[/K],...",
-                       help="temperatures, each with an optional top-k (default: the generators' default draw, "
-                            "and T 1 without truncation)")
+                       help="temperatures, each with an optional top-k (default: 1.0/3 and 1.0 — the default draw "
+                            "of a model trained with input jitter and of one trained without)")
     sound.add_argument("--seeds", type=int, default=6, help="seeds generated per draw and start")
     sound.add_argument("--seconds", type=float, default=2.0, help="seconds generated per seed")
     sound.add_argument("--instrument-cpu-minutes", type=float, default=30.0, help="CPU budget of the instrument run")

@@ -8,7 +8,7 @@ import os
 import sys
 
 from wavenet_tf.apps.cli.common import Formatter, fail
-from wavenet_tf.core.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_K
+from wavenet_tf.core.sampling import DEFAULT_TEMPERATURE
 
 
 def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -33,9 +33,10 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     generate.add_argument("--out", required=True, help="WAV file, or - for raw s16le PCM on stdout")
     generate.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
                           help="softmax temperature; 0 = most likely class")
-    generate.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, metavar="K",
+    generate.add_argument("--top-k", type=int, default=None, metavar="K",
                           help="draw only from the K most likely of the model's classes (ties at the K-th all kept): "
-                               "a draw from the unlikely tail is an error the model then builds on; 0 = every class")
+                               "a draw from the unlikely tail is an error the model then builds on; 0 = every class "
+                               "(default: the bundle's, 3 for a model trained with --input-noise, else 0)")
     generate.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
     generate.add_argument("--prime", default=None, metavar="SOURCE",
                           help="what generation continues from: an audio FILE (its most active receptive field, "
@@ -102,7 +103,8 @@ def _check_flags(args: argparse.Namespace) -> None:
     check_positive(args.seconds, "--seconds")
     check_streams(args.streams)
     check_temperature(args.temperature)
-    check_top_k(args.top_k)
+    if args.top_k is not None:
+        check_top_k(args.top_k)
     check_count(args.chunk_size, "--chunk-size")
     check_count(args.threads, "--threads")
     if args.prime_seconds is not None:
@@ -132,7 +134,8 @@ def _primed_sampler(args: argparse.Namespace, bundle):
         mel = mel_from_file(bundle, args.mel_from)
     elif args.mel_from:
         raise ValueError(f"--mel-from: {args.bundle} is not locally conditioned.")
-    check_top_k(args.top_k, bundle.card.quantization_channels)  # its upper bound is the bundle's
+    if args.top_k is not None:
+        check_top_k(args.top_k, bundle.card.quantization_channels)  # its upper bound is the bundle's
     try:
         sampler = StreamingSampler(bundle, streams=args.streams, temperature=args.temperature, seed=args.seed,
                                    threads=args.threads, global_ids=None if speaker is None else [speaker] * args.streams,
