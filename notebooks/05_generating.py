@@ -188,8 +188,8 @@ display(Audio(from_excerpt, rate=rate))
 # %%
 from wavenet_tf.quality import listener_measures
 
-top_k = bundle.card.default_top_k
-draws = {"T 1, every class": (1.0, 0), f"T 1, top-{top_k} (default)": (DEFAULT_TEMPERATURE, top_k),
+card_top_k = bundle.card.default_top_k
+draws = {"T 1, every class": (1.0, 0), f"T 1, top-{card_top_k} (default)": (DEFAULT_TEMPERATURE, card_top_k),
          "T 0.7, every class": (0.7, 0), "T 0 (argmax)": (0.0, 0)}
 heard = {}
 for name, (temperature, top_k) in draws.items():
@@ -213,7 +213,7 @@ for ax, (name, clip) in zip(axes, heard.items()):
 axes[-1].set_xlabel("s")
 plt.tight_layout()
 plt.show()
-display(Audio(heard[f"T 1, top-{top_k} (default)"], rate=rate))
+display(Audio(heard[f"T 1, top-{card_top_k} (default)"], rate=rate))
 display(Audio(heard["T 1, every class"], rate=rate))
 
 # %% [markdown]
