@@ -86,7 +86,7 @@ class Batcher:
         effective_temperature(request.temperature)  # NaN and infinity: ValueError, named
         # A bad k is a ValueError; a bundle whose native graph predates top-k moves to the graph
         # engine now (`StepModel.need_top_k`), not in the worker.
-        model.top_ks(1, model.default_top_k if request.top_k is None else request.top_k)
+        model.top_ks(1, request.top_k)
         if model.global_conditioning and not (request.global_id is not None
                                               and 0 <= request.global_id < model.global_classes):
             raise ValueError(f"a globally conditioned bundle needs a global id in [0, {model.global_classes}), "

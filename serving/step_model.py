@@ -91,7 +91,7 @@ class StepModel:
         self._workspaces: OrderedDict[int, Workspace] = OrderedDict()
         self._full = self._cond = self._sampler = None
         self.native: ort.InferenceSession | None = None
-        self._native_top_k: tuple[ort.InferenceSession, bool] | None = None  # (session, takes top_k), cached
+        self.native_top_k = False  # whether the native graph takes top_k (read once, when it opens)
         self.session: ort.InferenceSession | None = None
         self.asked_engine = resolve_engine(engine)
         self.engine_note = self._open_engine(self.asked_engine)
@@ -105,6 +105,7 @@ class StepModel:
             return "the standard step graph was asked for"
         try:
             self.native = open_native_session(self.bundle)
+            self.native_top_k = supports_top_k(self.native)
         except NativeUnavailable as error:
             if engine == "native":
                 raise
@@ -132,15 +133,13 @@ class StepModel:
             self.native, self.engine, self.engine_note = None, "graph", OLD_GRAPH_NOTE
 
     def _draws_top_k(self) -> bool:
-        native = self.native
-        if native is None:
-            return True
-        if self._native_top_k is None or self._native_top_k[0] is not native:
-            self._native_top_k = (native, supports_top_k(native))
-        return self._native_top_k[1]
+        return self.native is None or self.native_top_k
 
     def top_ks(self, count: int, top_k) -> list[int]:
-        """``top_k`` (one for all, or one per stream) as ``count`` checked ints; readies the engine for them."""
+        """``top_k`` (one for all, or one per stream; None: the bundle's default) as ``count`` checked ints;
+        readies the engine for them."""
+        if top_k is None:
+            top_k = self.default_top_k
         values = list(top_k) if isinstance(top_k, (list, tuple, np.ndarray)) else [top_k] * count
         if len(values) != count:
             raise ValueError(f"top_k must be one number or one per stream ({count}), got {len(values)}.")
@@ -175,7 +174,7 @@ class StepModel:
             prime_classes: ``(count, P)`` classes fed whole from time 0 instead of ``prime``.
         """
         temperatures = [effective_temperature(t) for t in np.broadcast_to(np.asarray(temperature, float), (count,))]
-        top_ks = self.top_ks(count, self.default_top_k if top_k is None else top_k)
+        top_ks = self.top_ks(count, top_k)
         ids = self._global_ids(count, global_ids)
         frames = self._mel(count, mel)
         classes, start = self._prime_classes(count, prime, prime_classes)

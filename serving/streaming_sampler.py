@@ -62,7 +62,7 @@ class StreamingSampler:
         self.states: list[Stream] | None = None  # the primed streams; None until `prime`
         self._seed = seed
         self.temperature = temperature
-        self.top_k = model.default_top_k if top_k is None else top_k
+        self.top_k = top_k  # None: the bundle's default (resolved by the model)
 
     @property
     def engine(self) -> str:
