@@ -91,3 +91,14 @@ def test_bench_sound_on_the_melodies_trains_the_demo_recipe_and_a_lever_and_repo
     assert table == markdown_table(report_rows(report)) and "melodies (clean): T 1, primed start" in table
     assert (out / "spectrograms.png").stat().st_size > 10_000
     assert "melodies (demo): held-out audio" in capsys.readouterr().out
+
+
+def test_bench_sound_replaces_only_its_own_runs(tmp_path, capsys):
+    # --out may be a folder a user owns: a melody run's path that holds something else is refused.
+    mine = tmp_path / "o" / "runs" / "melodies-demo"
+    mine.mkdir(parents=True)
+    (mine / "notes.txt").write_text("keep me")
+    assert main(["bench-sound", "--out", str(tmp_path / "o"), "--suites", "melodies", "--melody-steps", "1",
+                 "--seeds", "1", "--seconds", "0.1"]) == 2
+    assert "is not a run directory" in capsys.readouterr().err and (mine / "notes.txt").read_text() == "keep me"
+

@@ -93,7 +93,11 @@ def train_melodies(data: str | Path, run: str | Path, steps: int = DEMO_STEPS, s
     """
     run = Path(run)
     if run.exists():
-        shutil.rmtree(run)  # a fresh run every time (callers own the folder)
+        # A fresh run every time, replacing only a run directory (one `train` wrote: config.json),
+        # never a folder of something else that happens to have the name.
+        if not (run / "config.json").is_file():
+            raise ValueError(f"{run} exists and is not a run directory; choose another --out, or move it away.")
+        shutil.rmtree(run)
     model, data_config, train_config = demo_configs(steps, seed, overrides)
     state = train(data, run, model, data_config, train_config, cache_dir=cache_dir, verbose=verbose)
     held_out = prepare(data, model, data_config, cache_dir=cache_dir).val
